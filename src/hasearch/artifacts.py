@@ -1,0 +1,50 @@
+"""Save and load the final model of a run (weights as a state_dict + what rebuilds it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from hasearch.catalog import definition_for
+from hasearch.data import DataSplits
+from hasearch.space import load_space
+from hasearch.store.run_dir import RunDir
+
+WEIGHTS = "final/model.pt"
+SPEC = "final/model.json"
+
+
+def save_final_model(run: RunDir, model: nn.Module, config: Mapping[str, Any], data: DataSplits) -> None:
+    """Write the weights and the architecture/normalisation needed to rebuild the model."""
+    run.file(WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, run.file(WEIGHTS))
+    run.write_json(
+        SPEC,
+        {
+            "config": dict(config),
+            "space_file": "space.yaml",
+            "input_shape": list(data.input_shape),
+            "num_classes": data.num_classes,
+            "classes": list(data.classes),
+            "mean": list(data.mean),
+            "std": list(data.std),
+        },
+    )
+
+
+def load_final_model(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """The final model of a run (eval mode) and its spec (config, classes, normalisation).
+
+    Weights are loaded with ``torch.load(..., weights_only=True)``.
+    """
+    run = RunDir.open(run_dir)
+    spec = run.read_json(SPEC)
+    definition = definition_for(load_space(run.file(spec["space_file"])))
+    model = definition.build(spec["config"], tuple(spec["input_shape"]), int(spec["num_classes"]))
+    model.load_state_dict(torch.load(run.file(WEIGHTS), weights_only=True))
+    return model.eval(), spec

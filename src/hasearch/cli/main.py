@@ -1,0 +1,175 @@
+"""The ``hasearch`` command line.
+
+Bad input (unknown names, malformed files, out-of-range values, missing paths, an --out
+that is not empty) is reported as one line ``hasearch: error: ...`` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from hasearch import __version__
+from hasearch.catalog import builtin_space_names, resolve_space
+from hasearch.cli.progress import RichReporter
+from hasearch.cli.show import show_run
+from hasearch.data.sources import BUILTIN
+from hasearch.errors import UserError
+from hasearch.settings import SearchSettings, parse_duration
+from hasearch.space import Role
+from hasearch.strategies.registry import STRATEGIES
+
+EXIT_USAGE = 2
+DEMO_STRATEGY = "random"
+DEMO_BUDGET = "150s"
+DEMO_EPOCHS = 6.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(message)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _add_search_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", required=True, help="built-in space name (see `hasearch spaces`) or a space YAML file")
+    p.add_argument("--strategy", default="random", help=f"search method: {', '.join(STRATEGIES)} (default random)")
+    p.add_argument("--dataset", required=True, help="digits | mnist5k | imagefolder:PATH | npz:PATH")
+    p.add_argument("--budget", help="wall time in which trials may start, e.g. 90s, 5m, 1h")
+    p.add_argument("--trials", type=int, help="maximum number of trials")
+    p.add_argument("--out", required=True, help="new run directory")
+    p.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split (default 0)")
+    p.add_argument("--epochs", type=_positive_float, default=9.0, help="largest training budget of a trial (default 9)")
+    p.add_argument("--min-epochs", type=_positive_float, default=1.0, help="smallest budget of multi-fidelity methods")
+    p.add_argument("--eta", type=int, default=3, help="halving rate of multi-fidelity methods (default 3)")
+    p.add_argument("--final-epochs", type=_positive_float, help="epochs of the final retraining (default --epochs)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hasearch", description="Joint hyperparameter + architecture + augmentation search.")
+    parser.add_argument("--version", action="version", version=f"hasearch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    search = sub.add_parser("search", help="run a search and compare the result with the baseline")
+    _add_search_options(search)
+    search.set_defaults(handler=cmd_search)
+    show = sub.add_parser("show", help="show a run: baseline vs found configuration")
+    show.add_argument("dir")
+    show.set_defaults(handler=cmd_show)
+    sub.add_parser("spaces", help="list built-in search spaces").set_defaults(handler=cmd_spaces)
+    sub.add_parser("datasets", help="list built-in data sets").set_defaults(handler=cmd_datasets)
+    demo = sub.add_parser("demo", help="a joint search on mnist5k in under 5 minutes")
+    demo.add_argument("--out", help="run directory (default runs/demo-<time>)")
+    demo.add_argument("--strategy", default=DEMO_STRATEGY, help=f"search method (default {DEMO_STRATEGY})")
+    demo.add_argument("--budget", default=DEMO_BUDGET, help=f"search time (default {DEMO_BUDGET})")
+    demo.add_argument("--epochs", type=_positive_float, default=DEMO_EPOCHS, help=f"epochs per trial (default {DEMO_EPOCHS:g})")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
+    return SearchSettings(
+        space=args.space,
+        dataset=args.dataset,
+        strategy=args.strategy,
+        seed=args.seed,
+        split_seed=args.split_seed,
+        time_budget=parse_duration(args.budget) if args.budget else None,
+        max_trials=args.trials,
+        max_epochs=args.epochs,
+        min_epochs=args.min_epochs,
+        eta=args.eta,
+        final_epochs=args.final_epochs,
+    )
+
+
+def _search(settings: SearchSettings, out: str, console: Console) -> int:
+    from hasearch.search import execute_search, prepare_search  # torch is imported only to search
+
+    prepared = prepare_search(settings, out)  # every check before the first progress bar
+    with RichReporter() as reporter:
+        execute_search(prepared, reporter=reporter)
+    show_run(out, console)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, console: Console) -> int:
+    return _search(settings_from_args(args), args.out, console)
+
+
+def cmd_show(args: argparse.Namespace, console: Console) -> int:
+    show_run(args.dir, console)
+    return 0
+
+
+def cmd_spaces(args: argparse.Namespace, console: Console) -> int:
+    table = Table(title="built-in search spaces")
+    for column in ("name", "model", "parameters (arch / hp / aug)", "description"):
+        table.add_column(column)
+    for name in builtin_space_names():
+        d = resolve_space(name)
+        counts = [len(d.space.with_role(role)) for role in Role]
+        table.add_row(name, d.family.name, " / ".join(map(str, counts)), d.description)
+    console.print(table)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
+    table = Table(title="data sets")
+    table.add_column("spec")
+    table.add_column("description")
+    for spec, source in BUILTIN.items():
+        table.add_row(spec, source.description)
+    table.add_row("imagefolder:PATH", "one sub-folder per class (or PATH/train + PATH/test|holdout)")
+    table.add_row("npz:PATH", "arrays x_train, y_train[, x_test, y_test]")
+    console.print(table)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    out = args.out or time.strftime("runs/demo-%Y%m%d-%H%M%S")
+    settings = SearchSettings(
+        space="mbconv",
+        dataset="mnist5k",
+        strategy=args.strategy,
+        time_budget=parse_duration(args.budget),
+        max_epochs=args.epochs,
+    )
+    console.print(f"demo: {settings.strategy} joint search of mbconv on mnist5k for {args.budget}, run in {out}")
+    return _search(settings, out, console)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hasearch`` console script; returns the exit code."""
+    console = Console()
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args, console))
+    except UserError as exc:
+        message = " ".join(str(exc).split())
+        print(f"hasearch: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("hasearch: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

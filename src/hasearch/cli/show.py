@@ -1,0 +1,85 @@
+"""``hasearch show DIR``: the comparison table of a run, read from its files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hasearch.search import BEST, best_trial
+from hasearch.store import RunDir, TrialStatus
+
+
+def show_run(path: str, console: Console) -> None:
+    """Print the baseline-vs-found table (or, for an unfinished run, the best so far)."""
+    run = RunDir.open(path)
+    settings = run.read_json("settings.json")
+    trials = run.db.trials()
+    console.print(
+        f"[bold]{path}[/]: {settings['strategy']} on space {settings['space']}, dataset {settings['dataset']}, seed {settings['seed']}"
+    )
+    if run.has(BEST):
+        best = run.read_json(BEST)
+        console.print(comparison_table(best))
+        if best.get("found"):
+            console.print(config_table(best["baseline"]["config"], best["found"]["config"]))
+    else:
+        top = best_trial(trials)
+        console.print("[yellow]search not finished (no best.json)[/]")
+        if top is not None:
+            console.print(f"best trial so far: {top.trial_id}, val acc {top.val_accuracy:.4f} on budget {top.budget:g}")
+    finished = sum(t.status is TrialStatus.FINISHED for t in trials)
+    failed = sum(t.status is TrialStatus.FAILED for t in trials)
+    running = sum(t.status is TrialStatus.RUNNING for t in trials)
+    console.print(f"trials: {finished} finished, {failed} failed" + (f", {running} running" if running else ""))
+    run.close()
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def comparison_table(best: Mapping[str, Any]) -> Table:
+    """Baseline vs found: accuracies, size and times."""
+    base, found = best["baseline"], best.get("found") or {}
+    table = Table(title=f"baseline vs found ({best['final_epochs']:g} epochs each)")
+    table.add_column("")
+    table.add_column("baseline", justify="right")
+    table.add_column("found", justify="right")
+    rows = [
+        ("validation accuracy", _pct(base.get("val_accuracy")), _pct(found.get("val_accuracy"))),
+        ("test accuracy", _pct(base.get("test_accuracy")), _pct(found.get("test_accuracy"))),
+        ("parameters", f"{base['params']:,}", f"{found['params']:,}" if found else "-"),
+        ("MACs (FLOPs)", f"{base['macs']:,}", f"{found['macs']:,}" if found else "-"),
+        ("retrain time", f"{base['retrain_seconds']:.1f}s", f"{found['retrain_seconds']:.1f}s" if found else "-"),
+        ("search time", "-", f"{best['search_seconds']:.1f}s"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    errors = [f"{name}: {d['error']}" for name, d in (("baseline", base), ("found", found)) if d.get("error")]
+    if errors:
+        table.caption = "; ".join(errors)
+    return table
+
+
+def config_table(baseline: Mapping[str, Any], found: Mapping[str, Any]) -> Table:
+    """The parameters of both configurations, changed ones marked."""
+    table = Table(title="configurations")
+    table.add_column("parameter")
+    table.add_column("baseline", justify="right")
+    table.add_column("found", justify="right")
+    for name in sorted(set(baseline) | set(found)):
+        b, f = _fmt(baseline.get(name)), _fmt(found.get(name))
+        style = "bold" if b != f else "dim"
+        table.add_row(name, b, f, style=style)
+    return table
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,40 @@
+"""What a search is about: a space with its model family, the data, and the budgets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from hasearch.catalog import SpaceDefinition
+from hasearch.data import DataSplits
+from hasearch.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A search problem shared by every method.
+
+    Attributes:
+        definition: The space and the builder of child networks.
+        data: Train / validation / test splits.
+        max_epochs: The largest training budget (length of the learning-rate schedule).
+        seed: Seed of the search.
+    """
+
+    definition: SpaceDefinition
+    data: DataSplits
+    max_epochs: float
+    seed: int = 0
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.definition.space
+
+    def build(self, config: Mapping[str, Any], *, seed: int | None = None) -> nn.Module:
+        """The child network of ``config``, initialised from ``seed`` (default: the search seed)."""
+        torch.manual_seed(self.seed if seed is None else seed)
+        return self.definition.build(config, self.data.input_shape, self.data.num_classes)

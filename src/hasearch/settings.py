@@ -1,0 +1,91 @@
+"""Settings of a search, as given on the command line or in Python, saved with the run."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from hasearch.errors import UserError
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text`` such as ``90``, ``90s``, ``5m``, ``1h30m``, ``2m30s``.
+
+    Raises:
+        UserError: if ``text`` is not a positive duration.
+    """
+    match = _DURATION.match(text)
+    if not text.strip() or match is None or not any(match.groups()):
+        raise UserError(f"--budget {text!r} is not a duration (e.g. 90s, 5m, 1h30m)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise UserError(f"--budget {text!r} must be positive")
+    return total
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Everything that defines a search.
+
+    Attributes:
+        space: Built-in space name or path of a space YAML file.
+        dataset: ``digits``, ``mnist5k``, ``imagefolder:PATH`` or ``npz:PATH``.
+        strategy: Name of the search method (``hasearch search --help`` lists them).
+        seed: Seeds the strategy, weight initialisation and batch order.
+        split_seed: Seeds the train/validation/test split (kept fixed across seeds so
+            runs are comparable).
+        time_budget: Seconds in which new trials may start (``None``: unbounded).
+        max_trials: Maximum number of trials (``None``: unbounded).
+        max_epochs: Largest training budget of a trial, in epochs.
+        min_epochs: Smallest budget of a multi-fidelity method.
+        eta: Halving rate of multi-fidelity methods.
+        final_epochs: Epochs of the final retraining (default: ``max_epochs``).
+        workers: Trials evaluated in parallel.
+        executor: ``local`` (in-process / process pool) or ``ray``.
+        address: Address of an existing Ray cluster (``None``: start a local one).
+    """
+
+    space: str
+    dataset: str
+    strategy: str = "random"
+    seed: int = 0
+    split_seed: int = 0
+    time_budget: float | None = None
+    max_trials: int | None = None
+    max_epochs: float = 9.0
+    min_epochs: float = 1.0
+    eta: int = 3
+    final_epochs: float | None = None
+    workers: int = 1
+    executor: str = "local"
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_budget is None and self.max_trials is None:
+            raise UserError("give --budget and/or --trials to bound the search")
+        if self.max_trials is not None and self.max_trials < 1:
+            raise UserError(f"--trials must be >= 1, got {self.max_trials}")
+        if not 0 < self.min_epochs <= self.max_epochs:
+            raise UserError(f"--min-epochs {self.min_epochs} must be in (0, --epochs {self.max_epochs}]")
+        if self.eta < 2:
+            raise UserError(f"--eta must be >= 2, got {self.eta}")
+        if self.workers < 1:
+            raise UserError(f"--workers must be >= 1, got {self.workers}")
+        if self.final_epochs is not None and self.final_epochs <= 0:
+            raise UserError(f"--final-epochs must be positive, got {self.final_epochs}")
+
+    @property
+    def retrain_epochs(self) -> float:
+        return self.final_epochs if self.final_epochs is not None else self.max_epochs
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

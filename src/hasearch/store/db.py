@@ -1,0 +1,156 @@
+"""The SQLite file of a run: trials, and small JSON documents (strategy state, events)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hasearch.store.records import TrialRecord, TrialStatus
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id    INTEGER PRIMARY KEY,
+    config      TEXT NOT NULL,
+    budget      REAL NOT NULL,
+    status      TEXT NOT NULL,
+    loss        REAL,
+    metrics     TEXT NOT NULL DEFAULT '{}',
+    error       TEXT,
+    info        TEXT NOT NULL DEFAULT '{}',
+    parent_id   INTEGER,
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    seconds     REAL,
+    cost        REAL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=json_default, allow_nan=True)
+
+
+def json_default(value: Any) -> Any:
+    """JSON fallback for numpy scalars and mappings (e.g. ConfigSpace configurations)."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class TrialDB:
+    """Trials of one run in an SQLite file (WAL mode: readers never block the writer).
+
+    Every write is its own transaction, so a run killed at any point keeps every
+    finished trial.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ trials
+    def start(
+        self,
+        trial_id: int,
+        config: Mapping[str, Any],
+        budget: float,
+        *,
+        info: Mapping[str, Any] | None = None,
+        parent_id: int | None = None,
+    ) -> None:
+        """Record a trial as running (replacing a stale running record of the same id)."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO trials (trial_id, config, budget, status, info, parent_id, started_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (trial_id, _dumps(dict(config)), budget, TrialStatus.RUNNING, _dumps(info or {}), parent_id, time.time()),
+            )
+
+    def finish(self, trial_id: int, loss: float, metrics: Mapping[str, Any], *, seconds: float, cost: float) -> None:
+        """Record a trial's result."""
+        self._end(trial_id, TrialStatus.FINISHED, loss, metrics, None, seconds, cost)
+
+    def fail(self, trial_id: int, error: str, metrics: Mapping[str, Any] | None = None, *, seconds: float, cost: float) -> None:
+        """Record a trial as failed (loss +inf) with its error."""
+        self._end(trial_id, TrialStatus.FAILED, math.inf, metrics or {}, error, seconds, cost)
+
+    def _end(
+        self, trial_id: int, status: TrialStatus, loss: float, metrics: Mapping[str, Any], error: str | None, seconds: float, cost: float
+    ) -> None:
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE trials SET status=?, loss=?, metrics=?, error=?, finished_at=?, seconds=?, cost=? WHERE trial_id=?",
+                (status, loss, _dumps(metrics), error, time.time(), seconds, cost, trial_id),
+            )
+            if cur.rowcount != 1:
+                raise KeyError(f"trial {trial_id} was never started")
+
+    def trials(self, status: TrialStatus | None = None) -> list[TrialRecord]:
+        """All trials (or those with ``status``), by id."""
+        query = "SELECT * FROM trials" + (" WHERE status=?" if status else "") + " ORDER BY trial_id"
+        cur = self._conn.execute(query, (status,) if status else ())
+        names = [d[0] for d in cur.description]
+        return [_record(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
+
+    def drop_running(self) -> list[int]:
+        """Delete trials left running by a killed process; returns their ids."""
+        with self._tx() as c:
+            ids = [r[0] for r in c.execute("SELECT trial_id FROM trials WHERE status=?", (TrialStatus.RUNNING,))]
+            c.execute("DELETE FROM trials WHERE status=?", (TrialStatus.RUNNING,))
+        return ids
+
+    # --------------------------------------------------------------- documents
+    def put(self, key: str, value: Any) -> None:
+        """Store a JSON document under ``key``."""
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO documents (key, value) VALUES (?, ?)", (key, _dumps(value)))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self._conn.execute("SELECT value FROM documents WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+
+def _record(row: dict[str, Any]) -> TrialRecord:
+    return TrialRecord(
+        trial_id=row["trial_id"],
+        config=json.loads(row["config"]),
+        budget=row["budget"],
+        status=TrialStatus(row["status"]),
+        loss=row["loss"],
+        metrics=json.loads(row["metrics"]),
+        error=row["error"],
+        info=json.loads(row["info"]),
+        parent_id=row["parent_id"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        seconds=row["seconds"],
+        cost=row["cost"],
+    )

@@ -1,0 +1,90 @@
+"""The directory of one run: settings, space, trials, best result and final model.
+
+Layout::
+
+    DIR/settings.json     resolved settings of the search (enough to resume it)
+    DIR/space.yaml        the search space as searched (self-contained copy)
+    DIR/trials.sqlite     every trial: configuration, budget, status, metrics, timings
+    DIR/best.json         found vs baseline configuration: accuracies, size, times
+    DIR/final/model.pt    weights of the found configuration (state_dict)
+    DIR/final/model.json  what is needed to rebuild it (configuration, space, shapes)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from hasearch.errors import RunDirError
+from hasearch.store.db import TrialDB, json_default
+
+SETTINGS = "settings.json"
+
+
+class RunDir:
+    """A run directory; create a new one with :meth:`create`, reopen with :meth:`open`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: TrialDB | None = None
+
+    @classmethod
+    def check_new(cls, path: str | Path) -> Path:
+        """Raise RunDirError unless ``path`` is absent or an empty directory."""
+        path = Path(path)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            what = "holds another run" if (path / SETTINGS).exists() else "is not empty"
+            raise RunDirError(f"--out {str(path)!r} {what}; choose a new directory (or `hasearch resume` it)")
+        return path
+
+    @classmethod
+    def create(cls, path: str | Path) -> RunDir:
+        path = cls.check_new(path)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        path = Path(path)
+        if not path.is_dir():
+            raise RunDirError(f"run directory {str(path)!r} does not exist")
+        if not (path / SETTINGS).is_file():
+            raise RunDirError(f"{str(path)!r} is not a hasearch run (no {SETTINGS})")
+        return cls(path)
+
+    @property
+    def db(self) -> TrialDB:
+        if self._db is None:
+            self._db = TrialDB(self.path / "trials.sqlite")
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_json(self, name: str, value: Any) -> None:
+        """Write ``name`` atomically (a crash leaves the old file or the new one)."""
+        target = self.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text(json.dumps(value, indent=2, default=json_default))
+        os.replace(tmp, target)
+
+    def read_json(self, name: str) -> Any:
+        target = self.path / name
+        try:
+            return json.loads(target.read_text())
+        except FileNotFoundError:
+            raise RunDirError(f"{str(target)!r} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise RunDirError(f"{str(target)!r} is not valid JSON ({exc.msg})") from None
+
+    def has(self, name: str) -> bool:
+        return (self.path / name).exists()
+

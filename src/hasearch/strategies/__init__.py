@@ -1,0 +1,7 @@
+"""Search strategies: ask/tell multi-trial methods and single-run methods."""
+
+from hasearch.strategies.base import Job, SingleRunStrategy, Strategy
+from hasearch.strategies.random_search import RandomSearch
+from hasearch.strategies.registry import STRATEGIES, StrategyOptions, get_strategy
+
+__all__ = ["STRATEGIES", "Job", "RandomSearch", "SingleRunStrategy", "Strategy", "StrategyOptions", "get_strategy"]

@@ -1,0 +1,119 @@
+"""The two seams every search method implements.
+
+* :class:`Strategy` - multi-trial methods (random search, successive halving, Hyperband,
+  BOHB): ask for a job (configuration + budget), evaluate it anywhere, tell the loss.
+  The strategy decides *what to try next*; it never trains anything itself.
+* :class:`SingleRunStrategy` - methods that train one weight-sharing network (AutoHAS,
+  DHA, NES): given the problem, they run and return the derived configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import ConfigSpace as CS
+
+from hasearch.space import SearchSpace
+
+if TYPE_CHECKING:
+    from hasearch.problem import Problem
+    from hasearch.reporting import Reporter
+    from hasearch.store.run_dir import RunDir
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation a strategy asks for.
+
+    Attributes:
+        job_id: Unique, increasing id (the trial id in a run store).
+        config: The configuration to evaluate.
+        budget: Training budget (epochs by default, or seconds).
+        info: Strategy bookkeeping (e.g. bracket and rung), stored with the trial.
+        parent_id: A previous job with the same configuration on a smaller budget whose
+            checkpoint this job may continue from (promotion), or ``None``.
+    """
+
+    job_id: int
+    config: CS.Configuration
+    budget: float
+    info: Mapping[str, Any] = field(default_factory=dict)
+    parent_id: int | None = None
+
+
+def as_space(space: SearchSpace | CS.ConfigurationSpace) -> SearchSpace:
+    """Accept a hasearch space or a plain ConfigSpace space."""
+    return space if isinstance(space, SearchSpace) else SearchSpace.from_configspace(space)
+
+
+def worst_if_bad(loss: float) -> float:
+    """Crashed, NaN and diverged results count as the worst loss (+inf)."""
+    return loss if math.isfinite(loss) else math.inf
+
+
+class Strategy(ABC):
+    """Base class of ask/tell (multi-trial) strategies.
+
+    Subclasses implement :meth:`_next_job` and may override :meth:`tell`. ``ask`` may
+    return ``None`` when the strategy must wait for pending results before it can
+    propose anything (e.g. a synchronous rung); :attr:`finished` says that it will never
+    propose anything again.
+    """
+
+    def __init__(self, space: SearchSpace | CS.ConfigurationSpace, *, seed: int = 0) -> None:
+        self.space = as_space(space)
+        self.seed = seed
+        self._next_id = 0
+        self.pending: dict[int, Job] = {}
+
+    def ask(self) -> Job | None:
+        """The next job to evaluate, or ``None`` if none can be proposed now."""
+        job = self._next_job()
+        if job is not None:
+            self.pending[job.job_id] = job
+        return job
+
+    def tell(self, job: Job, loss: float) -> None:
+        """Report the loss (lower is better) of an asked job; non-finite means failed."""
+        self.pending.pop(job.job_id, None)
+        self._observe(job, worst_if_bad(loss))
+
+    @property
+    def finished(self) -> bool:
+        """True when no further job will ever be proposed."""
+        return False
+
+    def _new_job(self, config: CS.Configuration, budget: float, **kwargs: Any) -> Job:
+        job = Job(self._next_id, config, float(budget), **kwargs)
+        self._next_id += 1
+        return job
+
+    @abstractmethod
+    def _next_job(self) -> Job | None:
+        """Propose the next job (``job_id`` from :meth:`_new_job`)."""
+
+    def _observe(self, job: Job, loss: float) -> None:  # noqa: B027 - optional hook
+        """Learn from a finished job (``loss`` is +inf for failures)."""
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What a single-run method gets: the problem, its run directory (for checkpoints and
+    histories), the wall-clock budget in seconds and a progress reporter."""
+
+    problem: Problem
+    run: RunDir
+    time_budget: float | None
+    reporter: Reporter
+
+
+class SingleRunStrategy(ABC):
+    """Base class of methods that search in one training run of a shared network."""
+
+    @abstractmethod
+    def run(self, context: SearchContext) -> dict[str, Any]:
+        """Search and return the derived configuration (active parameters only)."""

@@ -1,0 +1,27 @@
+"""Random search (Bergstra & Bengio 2012): configurations drawn from the prior."""
+
+from __future__ import annotations
+
+import ConfigSpace as CS
+import numpy as np
+
+from hasearch.space import SearchSpace
+from hasearch.strategies.base import Job, Strategy
+
+
+class RandomSearch(Strategy):
+    """Sample configurations uniformly (ConfigSpace's prior) and evaluate each on ``max_budget``.
+
+    Args:
+        space: A hasearch SearchSpace or a ConfigSpace ConfigurationSpace.
+        max_budget: The budget every configuration is evaluated on.
+        seed: Seed of the sampler.
+    """
+
+    def __init__(self, space: SearchSpace | CS.ConfigurationSpace, *, max_budget: float = 1.0, seed: int = 0) -> None:
+        super().__init__(space, seed=seed)
+        self.max_budget = max_budget
+        self._rng = np.random.default_rng(seed)
+
+    def _next_job(self) -> Job:
+        return self._new_job(self.space.sample(self._rng), self.max_budget)

@@ -1,0 +1,90 @@
+"""The training hyperparameters and augmentation settings the trainer understands.
+
+A search space may search any of these by name; parameters it leaves out keep the
+defaults below. Keeping the vocabulary in one place lets a space file be validated
+before anything trains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+OptimizerFactory = Callable[[list[dict[str, Any]], "TrainingHyperparameters"], torch.optim.Optimizer]
+
+
+def _sgd(groups: list[dict[str, Any]], hp: TrainingHyperparameters) -> torch.optim.Optimizer:
+    return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.momentum)
+
+
+def _adam(groups: list[dict[str, Any]], hp: TrainingHyperparameters) -> torch.optim.Optimizer:
+    return torch.optim.Adam(groups, lr=hp.lr)
+
+
+def _rmsprop(groups: list[dict[str, Any]], hp: TrainingHyperparameters) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(groups, lr=hp.lr, momentum=hp.momentum, alpha=0.9)
+
+
+OPTIMIZERS: dict[str, OptimizerFactory] = {"sgd": _sgd, "adam": _adam, "rmsprop": _rmsprop}
+
+
+@dataclass(frozen=True)
+class TrainingHyperparameters:
+    """Hyperparameters of one training run (seed 000 footnote 1: everything that affects training)."""
+
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    batch_size: int = 128
+    mixup_alpha: float = 0.0
+    label_smoothing: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TrainingHyperparameters:
+        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
+
+    def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """The optimizer; weight decay applies to weights, not to BatchNorm or biases."""
+        decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+        no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        return OPTIMIZERS[self.optimizer](groups, self)
+
+
+@dataclass(frozen=True)
+class AugmentationSettings:
+    """Data augmentation of one training run. ``None`` means: the data set's default."""
+
+    cutout: int = 0
+    crop_padding: int | None = None
+    flip: bool | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> AugmentationSettings:
+        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
+
+
+def _int_at_least(low: int) -> Callable[[Any], bool]:
+    return lambda v: float(v).is_integer() and v >= low
+
+
+# Legal values of every name in the vocabulary, with a description for error messages.
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lr": (lambda v: 0 < v <= 10, "learning rate in (0, 10]"),
+    "weight_decay": (lambda v: 0 <= v < 1, "weight decay in [0, 1)"),
+    "optimizer": (lambda v: v in OPTIMIZERS, "one of " + ", ".join(OPTIMIZERS)),
+    "momentum": (lambda v: 0 <= v < 1, "momentum in [0, 1)"),
+    "batch_size": (_int_at_least(2), "integer batch size >= 2"),
+    "mixup_alpha": (lambda v: 0 <= v <= 10, "mixup alpha in [0, 10]"),
+    "label_smoothing": (lambda v: 0 <= v < 1, "label smoothing in [0, 1)"),
+    "cutout": (_int_at_least(0), "integer cutout length >= 0"),
+    "crop_padding": (_int_at_least(0), "integer padding >= 0"),
+    "flip": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+VOCABULARY = frozenset(CHECKS)

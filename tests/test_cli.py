@@ -1,0 +1,152 @@
+"""End-to-end CLI tests: one per command, and every bad-input case (exit 2, one line)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from hasearch.artifacts import load_final_model
+from hasearch.cli.main import main
+from hasearch.data import make_splits, resolve_dataset
+from hasearch.store import RunDir
+from tests.conftest import snapshot
+
+FAST = ["--epochs", "1", "--trials", "2"]
+
+
+def _search(out: Path, *extra: str) -> list[str]:
+    return ["search", "--space", "mbconv", "--dataset", "digits", "--out", str(out), *FAST, *extra]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "a"
+    assert main(_search(out, "--seed", "3")) == 0
+    return out
+
+
+def test_search_writes_a_complete_run(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("settings.json", "space.yaml", "trials.sqlite", "best.json", "final/model.pt", "final/model.json"):
+        assert (finished_run / name).exists(), name
+    run = RunDir.open(finished_run)
+    best = run.read_json("best.json")
+    trials = run.db.trials()
+    assert len(trials) == 2 and all(t.budget == 1.0 for t in trials)
+    assert best["found"]["test_accuracy"] is not None and best["baseline"]["test_accuracy"] is not None
+    # the saved model reproduces the reported test accuracy
+    model, spec = load_final_model(finished_run)
+    test = make_splits(resolve_dataset("digits"), seed=0).test
+    with torch.no_grad():
+        acc = (model(test.x).argmax(1) == test.y).float().mean().item()
+    assert acc == pytest.approx(best["found"]["test_accuracy"], abs=1e-6)
+    assert spec["classes"] == [str(i) for i in range(10)]
+
+
+def test_show(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(finished_run)]) == 0
+    out = capsys.readouterr().out
+    for text in ("baseline vs found", "validation accuracy", "test accuracy", "parameters", "MACs", "search time"):
+        assert text in out
+
+
+def test_spaces_and_datasets(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["spaces"]) == 0
+    out = capsys.readouterr().out
+    assert "mbconv" in out and "resnet-joint" in out
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist5k" in out and "imagefolder:PATH" in out
+
+
+def test_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--budget", "3s", "--epochs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "mnist5k" in text and "test accuracy" in text
+    assert (out / "best.json").exists()
+
+
+BAD_YAML = "name: x\nparameters:\n  - name: [unclosed\n"
+OUT_OF_RANGE_YAML = (
+    "model: mbconv\nparameters:\n  - {name: lr, role: hyperparameter, type: float, range: [0.01, 0.1], default: 0.5}\n"
+)
+
+
+def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    (tmp / "bad.yaml").write_text(BAD_YAML)
+    (tmp / "range.yaml").write_text(OUT_OF_RANGE_YAML)
+    base = ["search", "--dataset", "digits", "--trials", "1", "--out", str(tmp / "new")]
+    return {
+        "unknown space": ([*base, "--space", "nope"], "unknown space 'nope'"),
+        "unknown strategy": ([*base, "--space", "mbconv", "--strategy", "magic"], "unknown strategy 'magic'"),
+        "unknown dataset": (
+            ["search", "--space", "mbconv", "--dataset", "cifar1000", "--trials", "1", "--out", str(tmp / "new")],
+            "unknown dataset 'cifar1000'",
+        ),
+        "malformed yaml": ([*base, "--space", str(tmp / "bad.yaml")], "malformed YAML at line"),
+        "out-of-range yaml value": ([*base, "--space", str(tmp / "range.yaml")], "default 0.5 is outside"),
+        "out-of-range epochs": ([*base, "--space", "mbconv", "--epochs", "0"], "must be positive"),
+        "out-of-range trials": ([*base, "--space", "mbconv", "--trials", "0"], "--trials must be >= 1"),
+        "bad budget": ([*base, "--space", "mbconv", "--budget", "soon"], "is not a duration"),
+        "missing space file": ([*base, "--space", str(tmp / "none.yaml")], "does not exist"),
+        "missing image folder": (
+            ["search", "--space", "mbconv", "--dataset", f"imagefolder:{tmp / 'nofolder'}", "--trials", "1", "--out", str(tmp / "new")],
+            "does not exist",
+        ),
+        "missing npz": (
+            ["search", "--space", "mbconv", "--dataset", f"npz:{tmp / 'no.npz'}", "--trials", "1", "--out", str(tmp / "new")],
+            "does not exist",
+        ),
+        "no bound": (["search", "--space", "mbconv", "--dataset", "digits", "--out", str(tmp / "new")], "--budget and/or --trials"),
+        "missing option": (["search", "--space", "mbconv"], "required"),
+        "show a non-run": (["show", str(tmp)], "is not a hasearch run"),
+    }
+
+
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown space",
+        "unknown strategy",
+        "unknown dataset",
+        "malformed yaml",
+        "out-of-range yaml value",
+        "out-of-range epochs",
+        "out-of-range trials",
+        "bad budget",
+        "missing space file",
+        "missing image folder",
+        "missing npz",
+        "no bound",
+        "missing option",
+        "show a non-run",
+    ],
+)
+def test_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv, message = _bad_cases(tmp_path)[case]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hasearch: error: ")
+    assert message in err
+    assert not (tmp_path / "new").exists()
+
+
+def test_out_holding_a_run_is_untouched(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(finished_run)
+    assert main(_search(finished_run)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds another run" in err
+    assert snapshot(finished_run) == before
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("hasearch")
+    result = subprocess.run([str(exe), "search", "--space", "nope", "--dataset", "digits", "--trials", "1", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["hasearch: error: unknown space 'nope' (built-in: mbconv, resnet-joint; or give a .yaml file)"]

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hasearch import RandomSearch
+from hasearch.strategies.registry import STRATEGIES, StrategyOptions
+from hasearch.strategies.base import SingleRunStrategy, Strategy
+from hasearch.space import SearchSpace
+from tests.strategy_contract import check_contract, drive, toy_space
+
+
+def _factory(name: str):  # type: ignore[no-untyped-def]
+    def make(space, seed):  # type: ignore[no-untyped-def]
+        space = space if isinstance(space, SearchSpace) else SearchSpace.from_configspace(space)
+        return STRATEGIES[name].make(StrategyOptions(space, seed, min_budget=1, max_budget=9, eta=3))
+
+    return make
+
+
+MULTI_TRIAL = [name for name in STRATEGIES if isinstance(_factory(name)(toy_space(), 0), Strategy)]
+
+
+@pytest.mark.parametrize("name", MULTI_TRIAL)
+def test_every_multi_trial_strategy_satisfies_the_contract(name: str) -> None:
+    check_contract(_factory(name))
+
+
+def test_every_registered_strategy_is_one_of_the_two_seams() -> None:
+    for name in STRATEGIES:
+        assert isinstance(_factory(name)(toy_space(), 0), (Strategy, SingleRunStrategy))
+
+
+def test_random_search_covers_the_prior() -> None:
+    opt = RandomSearch(toy_space(), max_budget=27, seed=0)
+    jobs = [job for job, _ in drive(opt, 400)]
+    assert {j.budget for j in jobs} == {27.0}
+    lrs = np.log10([j.config["lr"] for j in jobs])
+    assert lrs.min() < -3.5 and lrs.max() > -0.5  # log-uniform over [1e-4, 1]
+    assert abs(np.mean([j.config["opt"] == "sgd" for j in jobs]) - 0.5) < 0.1
+    assert set(j.config["layers"] for j in jobs) == set(range(1, 9))
