@@ -32,7 +32,7 @@ def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, 
         nn.BatchNorm2d(cout),
     ]
     if act:
-        layers.append(nn.ReLU6())  # in-place hardtanh_ clones its input: slower
+        layers.append(nn.ReLU6(inplace=True))
     return nn.Sequential(*layers)
 
 
