@@ -10,7 +10,11 @@ from hasearch.data import DataSplits, make_splits, resolve_dataset
 
 torch.set_num_threads(2)
 
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpeg-subset"
+_SHARED_ROOTS = (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared"))
+SHARED_CIFAR = next(
+    (root / "datasets" / "cifar10-jpeg-subset" for root in _SHARED_ROOTS if (root / "datasets" / "cifar10-jpeg-subset").is_dir()),
+    _SHARED_ROOTS[0] / "datasets" / "cifar10-jpeg-subset",
+)
 
 
 @pytest.fixture(scope="session")

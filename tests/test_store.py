@@ -24,8 +24,12 @@ def test_trial_lifecycle(tmp_path: Path) -> None:
     assert not trials[1].ok
     db.close()
     reopened = TrialDB(tmp_path / "t.sqlite")
-    assert reopened.drop_running() == [2]
-    assert [t.trial_id for t in reopened.trials()] == [0, 1]
+    assert reopened.events() == [("ask", 0), ("ask", 1), ("ask", 2), ("tell", 0), ("tell", 1)]
+    reopened.restart(2)  # a trial re-run after a kill keeps its single ask event
+    reopened.finish(2, 0.5, {}, seconds=1.0, cost=9.0)
+    assert reopened.events()[-1] == ("tell", 2) and len(reopened.events()) == 6
+    with pytest.raises(KeyError):
+        reopened.restart(0)
     reopened.put("state", {"a": [1, 2]})
     assert reopened.get("state") == {"a": [1, 2]} and reopened.get("missing", 5) == 5
     with pytest.raises(KeyError):

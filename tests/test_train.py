@@ -18,7 +18,7 @@ from hasearch.train.trainer import Budget, TrainState, evaluate, train_child
 
 @pytest.fixture(scope="module")
 def problem(digits: DataSplits) -> Problem:
-    return Problem(resolve_space("mbconv"), digits, max_epochs=4, seed=0)
+    return Problem(resolve_space("mbconv"), digits, max_budget=4, seed=0)
 
 
 def test_baseline_learns_digits(problem: Problem) -> None:

@@ -19,7 +19,7 @@ import torch
 from hasearch.errors import TrialFailed
 from hasearch.problem import Problem
 from hasearch.train.cost import count_macs, count_parameters
-from hasearch.train.trainer import Budget, EpochCallback, EpochReport, TrainState, train_child
+from hasearch.train.trainer import EpochCallback, EpochReport, TrainState, train_child
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class TrialOutcome:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
-    cost: float = 0.0  # epochs actually trained by this evaluation
+    cost: float = 0.0  # budget actually spent by this evaluation (epochs or seconds)
 
     @property
     def failed(self) -> bool:
@@ -40,14 +40,14 @@ class TrialOutcome:
 def evaluate_config(
     problem: Problem,
     config: Mapping[str, Any],
-    epochs: float,
+    budget: float,
     *,
     seed: int,
     on_epoch: EpochCallback | None = None,
     resume_from: Path | None = None,
     checkpoint_to: Path | None = None,
 ) -> TrialOutcome:
-    """Train ``config`` for ``epochs`` (of a ``problem.max_epochs`` schedule) and score it.
+    """Train ``config`` for ``budget`` (of a ``problem.max_budget`` schedule) and score it.
 
     Args:
         resume_from: A checkpoint of the same configuration on a smaller budget to continue.
@@ -61,9 +61,8 @@ def evaluate_config(
             "macs": count_macs(model, problem.data.input_shape),
         }
         state = _load_checkpoint(model, resume_from)
-        result = train_child(
-            model, config, problem.data, Budget(epochs, problem.max_epochs), seed=seed, on_epoch=on_epoch, state=state
-        )
+        start_seconds = state.seconds
+        result = train_child(model, config, problem.data, problem.budget(budget), seed=seed, on_epoch=on_epoch, state=state)
         metrics.update(
             val_accuracy=result.val_accuracy,
             val_loss=result.val_loss,
@@ -74,12 +73,12 @@ def evaluate_config(
         if checkpoint_to is not None:
             _save_checkpoint(model, state, checkpoint_to)
     except TrialFailed as exc:
-        return TrialOutcome(float("inf"), error=str(exc), seconds=time.perf_counter() - start, cost=epochs)
+        return TrialOutcome(float("inf"), error=str(exc), seconds=time.perf_counter() - start, cost=budget)
     except Exception as exc:  # noqa: BLE001 - any error inside a trial fails only that trial
         last = traceback.extract_tb(exc.__traceback__)[-1]
         error = f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
-        return TrialOutcome(float("inf"), error=error, seconds=time.perf_counter() - start, cost=epochs)
-    cost = result.epochs - result.start_epoch
+        return TrialOutcome(float("inf"), error=error, seconds=time.perf_counter() - start, cost=budget)
+    cost = result.seconds - start_seconds if problem.budget_unit == "seconds" else result.epochs - result.start_epoch
     return TrialOutcome(1.0 - result.val_accuracy, metrics, seconds=time.perf_counter() - start, cost=cost)
 
 

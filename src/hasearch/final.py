@@ -1,7 +1,7 @@
 """The final comparison: retrain a configuration on train+validation, score it on test.
 
 Both the found configuration and the baseline go through the same protocol with the same
-number of epochs and seed, so the table compares like with like:
+budget and seed, so the table compares like with like:
 
 1. validation accuracy: train on the training split, score on the validation split (the
    search's own protocol; reused from the search when it already did exactly this);
@@ -11,7 +11,7 @@ number of epochs and seed, so the table compares like with like:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -20,7 +20,7 @@ from hasearch.errors import TrialFailed
 from hasearch.problem import Problem
 from hasearch.reporting import Reporter
 from hasearch.train.cost import count_macs, count_parameters
-from hasearch.train.trainer import Budget, EpochReport, train_child
+from hasearch.train.trainer import EpochReport, train_child
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class FinalScore:
     test_loss: float | None
     params: int
     macs: int
-    epochs: float
+    budget: float  # epochs or seconds (the run's budget unit)
     retrain_seconds: float
     error: str | None = None
 
@@ -44,30 +44,30 @@ class FinalScore:
 def score_configuration(
     problem: Problem,
     config: Mapping[str, Any],
-    epochs: float,
+    budget: float,
     *,
     label: str,
     reporter: Reporter,
     val_accuracy: float | None = None,
 ) -> tuple[FinalScore, nn.Module | None]:
-    """Validation accuracy (unless given) and test accuracy of ``config`` after ``epochs``."""
+    """Validation accuracy (unless given) and test accuracy of ``config`` after ``budget``."""
     probe = problem.build(config)
     params, macs = count_parameters(probe), count_macs(probe, problem.data.input_shape)
     try:
         if val_accuracy is None:
-            val_accuracy = _train(problem, config, epochs, f"{label}: train -> validation", reporter, probe, test=False)[0]
+            val_accuracy = _train(problem, config, budget, f"{label}: train -> validation", reporter, probe, test=False)[0]
         model = problem.build(config)
-        test_acc, test_loss, seconds = _train(problem, config, epochs, f"{label}: train+val -> test", reporter, model, test=True)
+        test_acc, test_loss, seconds = _train(problem, config, budget, f"{label}: train+val -> test", reporter, model, test=True)
     except TrialFailed as exc:
-        return FinalScore(dict(config), val_accuracy, None, None, params, macs, epochs, 0.0, str(exc)), None
-    return FinalScore(dict(config), val_accuracy, test_acc, test_loss, params, macs, epochs, seconds), model
+        return FinalScore(dict(config), val_accuracy, None, None, params, macs, budget, 0.0, str(exc)), None
+    return FinalScore(dict(config), val_accuracy, test_acc, test_loss, params, macs, budget, seconds), model
 
 
 def _train(
-    problem: Problem, config: Mapping[str, Any], epochs: float, title: str, reporter: Reporter, model: nn.Module, *, test: bool
+    problem: Problem, config: Mapping[str, Any], budget: float, title: str, reporter: Reporter, model: nn.Module, *, test: bool
 ) -> tuple[float, float, float]:
     data = problem.data
-    reporter.start(title, title, epochs)
+    reporter.start(title, title, budget if problem.budget_unit == "epochs" else None)
 
     def on_epoch(report: EpochReport) -> None:
         reporter.update(title, completed=report.epoch)
@@ -76,7 +76,7 @@ def _train(
         model,
         config,
         data,
-        Budget(epochs),
+        replace(problem, max_budget=budget).budget(budget),
         seed=problem.seed,
         train_split=data.train_and_val() if test else data.train,
         eval_split=data.test if test else data.val,

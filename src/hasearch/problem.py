@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from torch import nn
 from hasearch.catalog import SpaceDefinition
 from hasearch.data import DataSplits
 from hasearch.space import SearchSpace
+from hasearch.train.trainer import Budget
 
 
 @dataclass(frozen=True)
@@ -21,18 +23,26 @@ class Problem:
     Attributes:
         definition: The space and the builder of child networks.
         data: Train / validation / test splits.
-        max_epochs: The largest training budget (length of the learning-rate schedule).
+        max_budget: The largest training budget (length of the learning-rate schedule).
         seed: Seed of the search.
+        budget_unit: ``epochs`` or ``seconds`` of training time.
     """
 
     definition: SpaceDefinition
     data: DataSplits
-    max_epochs: float
+    max_budget: float
     seed: int = 0
+    budget_unit: str = "epochs"
 
     @property
     def space(self) -> SearchSpace:
         return self.definition.space
+
+    def budget(self, amount: float) -> Budget:
+        """A training budget of ``amount`` units within the max-budget schedule."""
+        if self.budget_unit == "seconds":
+            return Budget(math.inf, max_seconds=amount, schedule_seconds=self.max_budget)
+        return Budget(amount, schedule_epochs=self.max_budget)
 
     def build(self, config: Mapping[str, Any], *, seed: int | None = None) -> nn.Module:
         """The child network of ``config``, initialised from ``seed`` (default: the search seed)."""

@@ -7,25 +7,30 @@ never leaves a half-made run behind and never touches an existing one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hasearch import __version__
+from hasearch.analysis import rank_correlation
 from hasearch.artifacts import save_final_model
-from hasearch.catalog import SpaceDefinition, resolve_space
+from hasearch.catalog import SpaceDefinition, definition_for, resolve_space
 from hasearch.data import DataSplits, make_splits, resolve_dataset
+from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
+from hasearch.execution.pool import ProcessPoolTrialExecutor
+from hasearch.execution.recipe import ProblemRecipe, threads_per_worker
 from hasearch.final import score_configuration
-from hasearch.loop import Limits, run_trials
+from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
 from hasearch.settings import SearchSettings
-from hasearch.space import save_space
+from hasearch.space import load_space, save_space
 from hasearch.store import RunDir, TrialRecord, TrialStatus
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
 
 BEST = "best.json"
+RANK_CORRELATION = "rank_correlation.json"
 
 
 @dataclass(frozen=True)
@@ -68,48 +73,108 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     run = RunDir.create(prepared.out)
     run.write_json("settings.json", {**settings.to_dict(), "hasearch_version": __version__})
     save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
-    problem = Problem(prepared.definition, prepared.data, settings.max_epochs, settings.seed)
+    problem = _problem(prepared.definition, prepared.data, settings)
     try:
-        return _search_and_compare(run, problem, settings, prepared.entry, reporter or NullReporter())
+        return _search_and_compare(run, problem, settings, prepared.entry, reporter or NullReporter(), resume=False)
     finally:
         run.close()
 
 
+def resume_search(out: str, *, more_time: float | None = None, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Continue a killed (or finished) run: nothing finished is lost or re-run.
+
+    The strategy's state is restored by replaying the logged asks and tells; trials that
+    were running are run again. ``more_time`` extends the search time budget by that many
+    seconds from now (default: whatever remained of the original budget).
+
+    Raises:
+        UserError: if ``out`` is not a run, or the run cannot be reproduced.
+    """
+    run = RunDir.open(out)
+    settings = SearchSettings.from_dict(run.read_json("settings.json"))
+    if more_time is not None:
+        elapsed = float(run.db.get(ELAPSED, 0.0))
+        settings = replace(settings, time_budget=elapsed + more_time)
+    definition = definition_for(load_space(run.file("space.yaml")))
+    entry = get_strategy(settings.strategy)
+    data = make_splits(resolve_dataset(settings.dataset), seed=settings.split_seed)
+    try:
+        return _search_and_compare(run, _problem(definition, data, settings), settings, entry, reporter or NullReporter(), resume=True)
+    finally:
+        run.close()
+
+
+def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings) -> Problem:
+    return Problem(definition, data, settings.max_budget, settings.seed, settings.budget_unit)
+
+
 def _search_and_compare(
-    run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter
+    run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
 ) -> dict[str, Any]:
-    strategy = entry.make(
-        StrategyOptions(problem.space, settings.seed, settings.min_epochs, settings.max_epochs, settings.eta)
+    options = StrategyOptions(
+        problem.space, settings.seed, settings.min_budget, settings.max_budget, settings.eta, settings.budget_unit == "epochs"
     )
-    start = time.monotonic()
+    strategy = entry.make(options)
     reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
     if isinstance(strategy, Strategy):
-        _multi_trial(run, problem, settings, strategy, reporter, start)
-        best = best_trial(run.db.trials())
+        search_seconds = _multi_trial(run, problem, settings, strategy, reporter, resume=resume)
+        trials = run.db.trials()
+        best = best_trial(trials)
         found = dict(best.config) if best else None
-        found_val = best.val_accuracy if best and best.budget == settings.retrain_epochs else None
+        found_val = best.val_accuracy if best and best.budget == settings.retrain_budget else None
+        run.write_json(RANK_CORRELATION, rank_correlation(trials))
     else:
         assert isinstance(strategy, SingleRunStrategy)
+        start = time.monotonic()
         found = strategy.run(SearchContext(problem, run, settings.time_budget, reporter))
         found_val, best = None, None
+        search_seconds = time.monotonic() - start
     reporter.stop("search")
-    search_seconds = time.monotonic() - start
     return _compare(run, problem, settings, found, found_val, best, search_seconds, reporter)
 
 
 def _multi_trial(
-    run: RunDir, problem: Problem, settings: SearchSettings, strategy: Strategy, reporter: Reporter, start: float
-) -> None:
-    executor = InlineExecutor(problem, _SearchProgress(reporter, settings, start))
-    run_trials(
-        strategy,
-        executor,
-        run.db,
-        limits=Limits.from_budget(settings.time_budget, settings.max_trials),
+    run: RunDir, problem: Problem, settings: SearchSettings, strategy: Strategy, reporter: Reporter, *, resume: bool
+) -> float:
+    """Run (or resume) the trial loop; returns the total search seconds."""
+    rerun = replay(strategy, run.db) if resume else []
+    limits = Limits(settings.time_budget, settings.max_trials, elapsed_before=float(run.db.get(ELAPSED, 0.0)))
+    executor = make_executor(settings, problem, run, _SearchProgress(reporter, settings, limits))
+    try:
+        run_trials(
+            strategy,
+            executor,
+            run.db,
+            limits=limits,
+            seed=settings.seed,
+            reporter=reporter,
+            checkpoint_dir=run.file("checkpoints") if getattr(strategy, "promotes", False) else None,
+            rerun=rerun,
+        )
+    finally:
+        executor.shutdown()
+    run.db.put(ELAPSED, limits.elapsed())
+    return limits.elapsed()
+
+
+def make_executor(settings: SearchSettings, problem: Problem, run: RunDir, reporter: Reporter) -> Executor:
+    """In-process for one local worker, a process pool for several, or Ray."""
+    if settings.executor == "local" and settings.workers == 1:
+        return InlineExecutor(problem, reporter)
+    recipe = ProblemRecipe(
+        space_file=str(run.file("space.yaml").resolve()),
+        dataset=settings.dataset,
+        split_seed=settings.split_seed,
+        max_budget=settings.max_budget,
         seed=settings.seed,
-        reporter=reporter,
-        checkpoint_dir=run.file("checkpoints") if getattr(strategy, "promotes", False) else None,
+        budget_unit=settings.budget_unit,
+        threads=threads_per_worker(settings.workers),
     )
+    if settings.executor == "ray":
+        from hasearch.execution.ray_executor import RayTrialExecutor
+
+        return RayTrialExecutor(recipe, settings.workers, settings.address)
+    return ProcessPoolTrialExecutor(recipe, settings.workers)
 
 
 def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
@@ -131,8 +196,10 @@ def _compare(
     search_seconds: float,
     reporter: Reporter,
 ) -> dict[str, Any]:
-    epochs = settings.retrain_epochs
-    baseline, _ = score_configuration(problem, problem.space.baseline, epochs, label="baseline", reporter=reporter)
+    budget = settings.retrain_budget
+    baseline = None
+    if settings.compare_baseline:
+        baseline, _ = score_configuration(problem, problem.space.baseline, budget, label="baseline", reporter=reporter)
     summary: dict[str, Any] = {
         "strategy": settings.strategy,
         "space": problem.space.name,
@@ -141,13 +208,16 @@ def _compare(
         "search_seconds": search_seconds,
         "trials": _count(run),
         "best_trial": best.trial_id if best else None,
-        "final_epochs": epochs,
-        "baseline": baseline.to_dict(),
+        "final_budget": budget,
+        "budget_unit": settings.budget_unit,
+        "baseline": baseline.to_dict() if baseline else None,
         "found": None,
     }
+    if best is not None:
+        summary["rank_correlation"] = run.read_json(RANK_CORRELATION)
     if found is not None:
         score, model = score_configuration(
-            problem, found, epochs, label="found", reporter=reporter, val_accuracy=found_val
+            problem, found, budget, label="found", reporter=reporter, val_accuracy=found_val
         )
         summary["found"] = score.to_dict()
         if model is not None:
@@ -164,8 +234,8 @@ def _count(run: RunDir) -> dict[str, int]:
 class _SearchProgress:
     """Forwards trial progress and advances the search bar by time or trial count."""
 
-    def __init__(self, reporter: Reporter, settings: SearchSettings, start: float) -> None:
-        self.reporter, self.settings, self.begin = reporter, settings, start
+    def __init__(self, reporter: Reporter, settings: SearchSettings, limits: Limits) -> None:
+        self.reporter, self.settings, self.limits = reporter, settings, limits
         self.trials = 0
 
     def start(self, key: str, description: str, total: float | None) -> None:
@@ -185,7 +255,7 @@ class _SearchProgress:
 
     def _advance(self) -> None:
         if self.settings.time_budget is not None:
-            elapsed = min(time.monotonic() - self.begin, self.settings.time_budget)
+            elapsed = min(self.limits.elapsed(), self.settings.time_budget)
             self.reporter.update("search", completed=elapsed, description=f"search ({self.trials} trials)")
         else:
             self.reporter.update("search", completed=self.trials)

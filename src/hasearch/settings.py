@@ -8,6 +8,8 @@ from typing import Any
 
 from hasearch.errors import UserError
 
+BUDGET_UNITS = ("epochs", "seconds")
+EXECUTORS = ("local", "ray")
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
 
 
@@ -40,13 +42,15 @@ class SearchSettings:
             runs are comparable).
         time_budget: Seconds in which new trials may start (``None``: unbounded).
         max_trials: Maximum number of trials (``None``: unbounded).
-        max_epochs: Largest training budget of a trial, in epochs.
-        min_epochs: Smallest budget of a multi-fidelity method.
+        max_budget: Largest training budget of a trial (in ``budget_unit``).
+        min_budget: Smallest budget of a multi-fidelity method.
+        budget_unit: ``epochs`` (default) or ``seconds`` of training time.
         eta: Halving rate of multi-fidelity methods.
-        final_epochs: Epochs of the final retraining (default: ``max_epochs``).
+        final_budget: Budget of the final retraining (default: ``max_budget``).
         workers: Trials evaluated in parallel.
         executor: ``local`` (in-process / process pool) or ``ray``.
         address: Address of an existing Ray cluster (``None``: start a local one).
+        compare_baseline: Retrain and test the baseline next to the found configuration.
     """
 
     space: str
@@ -56,31 +60,37 @@ class SearchSettings:
     split_seed: int = 0
     time_budget: float | None = None
     max_trials: int | None = None
-    max_epochs: float = 9.0
-    min_epochs: float = 1.0
+    max_budget: float = 9.0
+    min_budget: float = 1.0
+    budget_unit: str = "epochs"
     eta: int = 3
-    final_epochs: float | None = None
+    final_budget: float | None = None
     workers: int = 1
     executor: str = "local"
     address: str | None = None
+    compare_baseline: bool = True
 
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:
             raise UserError("give --budget and/or --trials to bound the search")
         if self.max_trials is not None and self.max_trials < 1:
             raise UserError(f"--trials must be >= 1, got {self.max_trials}")
-        if not 0 < self.min_epochs <= self.max_epochs:
-            raise UserError(f"--min-epochs {self.min_epochs} must be in (0, --epochs {self.max_epochs}]")
+        if not 0 < self.min_budget <= self.max_budget:
+            raise UserError(f"--min-budget {self.min_budget} must be in (0, --max-budget {self.max_budget}]")
+        if self.budget_unit not in BUDGET_UNITS:
+            raise UserError(f"--budget-unit must be one of {', '.join(BUDGET_UNITS)}, got {self.budget_unit!r}")
+        if self.executor not in EXECUTORS:
+            raise UserError(f"--executor must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
         if self.eta < 2:
             raise UserError(f"--eta must be >= 2, got {self.eta}")
         if self.workers < 1:
             raise UserError(f"--workers must be >= 1, got {self.workers}")
-        if self.final_epochs is not None and self.final_epochs <= 0:
-            raise UserError(f"--final-epochs must be positive, got {self.final_epochs}")
+        if self.final_budget is not None and self.final_budget <= 0:
+            raise UserError(f"--final-budget must be positive, got {self.final_budget}")
 
     @property
-    def retrain_epochs(self) -> float:
-        return self.final_epochs if self.final_epochs is not None else self.max_epochs
+    def retrain_budget(self) -> float:
+        return self.final_budget if self.final_budget is not None else self.max_budget
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -21,7 +21,7 @@ from hasearch.cli.progress import RichReporter
 from hasearch.cli.show import show_run
 from hasearch.data.sources import BUILTIN
 from hasearch.errors import UserError
-from hasearch.settings import SearchSettings, parse_duration
+from hasearch.settings import BUDGET_UNITS, EXECUTORS, SearchSettings, parse_duration
 from hasearch.space import Role
 from hasearch.strategies.registry import STRATEGIES
 
@@ -57,10 +57,19 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="new run directory")
     p.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split (default 0)")
-    p.add_argument("--epochs", type=_positive_float, default=9.0, help="largest training budget of a trial (default 9)")
-    p.add_argument("--min-epochs", type=_positive_float, default=1.0, help="smallest budget of multi-fidelity methods")
+    p.add_argument("--max-budget", "--epochs", dest="max_budget", type=_positive_float, default=9.0,
+                   help="largest training budget of a trial (default 9 epochs)")
+    p.add_argument("--min-budget", "--min-epochs", dest="min_budget", type=_positive_float, default=1.0,
+                   help="smallest budget of multi-fidelity methods (default 1)")
+    p.add_argument("--budget-unit", choices=BUDGET_UNITS, default="epochs", help="unit of trial budgets (default epochs)")
     p.add_argument("--eta", type=int, default=3, help="halving rate of multi-fidelity methods (default 3)")
-    p.add_argument("--final-epochs", type=_positive_float, help="epochs of the final retraining (default --epochs)")
+    p.add_argument("--final-budget", "--final-epochs", dest="final_budget", type=_positive_float,
+                   help="budget of the final retraining (default --max-budget)")
+    p.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local", help="local processes or a Ray cluster")
+    p.add_argument("--address", help="address of a running Ray cluster (default: start a local one)")
+    p.add_argument("--no-baseline", dest="compare_baseline", action="store_false",
+                   help="do not retrain the baseline for comparison")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="run a search and compare the result with the baseline")
     _add_search_options(search)
     search.set_defaults(handler=cmd_search)
+    resume = sub.add_parser("resume", help="continue a killed or finished run")
+    resume.add_argument("dir")
+    resume.add_argument("--budget", help="more search time from now, e.g. 5m (default: what remained)")
+    resume.set_defaults(handler=cmd_resume)
     show = sub.add_parser("show", help="show a run: baseline vs found configuration")
     show.add_argument("dir")
     show.set_defaults(handler=cmd_show)
@@ -93,10 +106,15 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         split_seed=args.split_seed,
         time_budget=parse_duration(args.budget) if args.budget else None,
         max_trials=args.trials,
-        max_epochs=args.epochs,
-        min_epochs=args.min_epochs,
+        max_budget=args.max_budget,
+        min_budget=args.min_budget,
+        budget_unit=args.budget_unit,
         eta=args.eta,
-        final_epochs=args.final_epochs,
+        final_budget=args.final_budget,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
+        compare_baseline=args.compare_baseline,
     )
 
 
@@ -112,6 +130,16 @@ def _search(settings: SearchSettings, out: str, console: Console) -> int:
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
     return _search(settings_from_args(args), args.out, console)
+
+
+def cmd_resume(args: argparse.Namespace, console: Console) -> int:
+    from hasearch.search import resume_search
+
+    more = parse_duration(args.budget) if args.budget else None
+    with RichReporter() as reporter:
+        resume_search(args.dir, more_time=more, reporter=reporter)
+    show_run(args.dir, console)
+    return 0
 
 
 def cmd_show(args: argparse.Namespace, console: Console) -> int:
@@ -150,7 +178,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         dataset="mnist5k",
         strategy=args.strategy,
         time_budget=parse_duration(args.budget),
-        max_epochs=args.epochs,
+        max_budget=args.epochs,
     )
     console.print(f"demo: {settings.strategy} joint search of mbconv on mnist5k for {args.budget}, run in {out}")
     return _search(settings, out, console)

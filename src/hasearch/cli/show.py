@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from hasearch.analysis import rank_correlation
 from hasearch.search import BEST, best_trial
 from hasearch.store import RunDir, TrialStatus
 
@@ -24,7 +25,10 @@ def show_run(path: str, console: Console) -> None:
         best = run.read_json(BEST)
         console.print(comparison_table(best))
         if best.get("found"):
-            console.print(config_table(best["baseline"]["config"], best["found"]["config"]))
+            console.print(config_table((best.get("baseline") or {}).get("config", {}), best["found"]["config"]))
+    correlation = rank_correlation(trials)
+    if len(correlation["budgets"]) > 1:
+        console.print(correlation_table(correlation))
     else:
         top = best_trial(trials)
         console.print("[yellow]search not finished (no best.json)[/]")
@@ -43,17 +47,17 @@ def _pct(value: float | None) -> str:
 
 def comparison_table(best: Mapping[str, Any]) -> Table:
     """Baseline vs found: accuracies, size and times."""
-    base, found = best["baseline"], best.get("found") or {}
-    table = Table(title=f"baseline vs found ({best['final_epochs']:g} epochs each)")
+    base, found = best.get("baseline") or {}, best.get("found") or {}
+    table = Table(title=f"baseline vs found ({best['final_budget']:g} {best.get('budget_unit', 'epochs')} each)")
     table.add_column("")
     table.add_column("baseline", justify="right")
     table.add_column("found", justify="right")
     rows = [
         ("validation accuracy", _pct(base.get("val_accuracy")), _pct(found.get("val_accuracy"))),
         ("test accuracy", _pct(base.get("test_accuracy")), _pct(found.get("test_accuracy"))),
-        ("parameters", f"{base['params']:,}", f"{found['params']:,}" if found else "-"),
-        ("MACs (FLOPs)", f"{base['macs']:,}", f"{found['macs']:,}" if found else "-"),
-        ("retrain time", f"{base['retrain_seconds']:.1f}s", f"{found['retrain_seconds']:.1f}s" if found else "-"),
+        ("parameters", _count(base, "params"), _count(found, "params")),
+        ("MACs (FLOPs)", _count(base, "macs"), _count(found, "macs")),
+        ("retrain time", _seconds(base), _seconds(found)),
         ("search time", "-", f"{best['search_seconds']:.1f}s"),
     ]
     for row in rows:
@@ -61,6 +65,35 @@ def comparison_table(best: Mapping[str, Any]) -> Table:
     errors = [f"{name}: {d['error']}" for name, d in (("baseline", base), ("found", found)) if d.get("error")]
     if errors:
         table.caption = "; ".join(errors)
+    return table
+
+
+def _count(score: Mapping[str, Any], key: str) -> str:
+    return f"{score[key]:,}" if score else "-"
+
+
+def _seconds(score: Mapping[str, Any]) -> str:
+    return f"{score['retrain_seconds']:.1f}s" if score else "-"
+
+
+def correlation_table(correlation: Mapping[str, Any]) -> Table:
+    """Spearman rank correlation of validation errors between budgets (seed 002 Table 1)."""
+    budgets = correlation["budgets"]
+    cells = {(p["low"], p["high"]): p for p in correlation["pairs"]}
+    table = Table(title="rank correlation of validation errors across budgets (Spearman rho, n)")
+    table.add_column("budget")
+    for high in budgets[1:]:
+        table.add_column(f"{high:g}", justify="right")
+    for low in budgets[:-1]:
+        row = []
+        for high in budgets[1:]:
+            pair = cells.get((low, high))
+            if pair is None:
+                row.append("")
+            else:
+                rho = "-" if pair["rho"] is None else f"{pair['rho']:.2f}"
+                row.append(f"{rho} (n={pair['n']})")
+        table.add_row(f"{low:g}", *row)
     return table
 
 

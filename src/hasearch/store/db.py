@@ -29,6 +29,11 @@ CREATE TABLE IF NOT EXISTS trials (
     seconds     REAL,
     cost        REAL
 );
+CREATE TABLE IF NOT EXISTS events (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind     TEXT NOT NULL,
+    trial_id INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS documents (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -53,7 +58,8 @@ class TrialDB:
     """Trials of one run in an SQLite file (WAL mode: readers never block the writer).
 
     Every write is its own transaction, so a run killed at any point keeps every
-    finished trial.
+    finished trial. Next to each trial the order of asks and tells is logged as events:
+    replaying them into a fresh strategy restores its state on resume.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -93,6 +99,7 @@ class TrialDB:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (trial_id, _dumps(dict(config)), budget, TrialStatus.RUNNING, _dumps(info or {}), parent_id, time.time()),
             )
+            c.execute("INSERT INTO events (kind, trial_id) VALUES ('ask', ?)", (trial_id,))
 
     def finish(self, trial_id: int, loss: float, metrics: Mapping[str, Any], *, seconds: float, cost: float) -> None:
         """Record a trial's result."""
@@ -112,6 +119,7 @@ class TrialDB:
             )
             if cur.rowcount != 1:
                 raise KeyError(f"trial {trial_id} was never started")
+            c.execute("INSERT INTO events (kind, trial_id) VALUES ('tell', ?)", (trial_id,))
 
     def trials(self, status: TrialStatus | None = None) -> list[TrialRecord]:
         """All trials (or those with ``status``), by id."""
@@ -120,12 +128,19 @@ class TrialDB:
         names = [d[0] for d in cur.description]
         return [_record(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
 
-    def drop_running(self) -> list[int]:
-        """Delete trials left running by a killed process; returns their ids."""
+    def restart(self, trial_id: int) -> None:
+        """Mark a trial left running by a killed process as running again (no new ask event)."""
         with self._tx() as c:
-            ids = [r[0] for r in c.execute("SELECT trial_id FROM trials WHERE status=?", (TrialStatus.RUNNING,))]
-            c.execute("DELETE FROM trials WHERE status=?", (TrialStatus.RUNNING,))
-        return ids
+            cur = c.execute(
+                "UPDATE trials SET status=?, started_at=? WHERE trial_id=? AND status=?",
+                (TrialStatus.RUNNING, time.time(), trial_id, TrialStatus.RUNNING),
+            )
+            if cur.rowcount != 1:
+                raise KeyError(f"trial {trial_id} is not a running trial")
+
+    def events(self) -> list[tuple[str, int]]:
+        """The asks and tells of the run, in order."""
+        return [(k, t) for k, t in self._conn.execute("SELECT kind, trial_id FROM events ORDER BY seq")]
 
     # --------------------------------------------------------------- documents
     def put(self, key: str, value: Any) -> None:

@@ -87,6 +87,10 @@ class Strategy(ABC):
         """True when no further job will ever be proposed."""
         return False
 
+    def promotable(self) -> set[int]:
+        """Ids of finished jobs whose checkpoint a future job may still continue from."""
+        return set()
+
     def _new_job(self, config: CS.Configuration, budget: float, **kwargs: Any) -> Job:
         job = Job(self._next_id, config, float(budget), **kwargs)
         self._next_id += 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from hasearch.errors import UserError
 from hasearch.space import SearchSpace
 from hasearch.strategies.base import SingleRunStrategy, Strategy
+from hasearch.strategies.hyperband import BOHB, Hyperband, SuccessiveHalving
 from hasearch.strategies.random_search import RandomSearch
 
 
@@ -20,6 +21,7 @@ class StrategyOptions:
     min_budget: float
     max_budget: float
     eta: int
+    integer_budgets: bool = True
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,25 @@ def _random(o: StrategyOptions) -> RandomSearch:
     return RandomSearch(o.space, max_budget=o.max_budget, seed=o.seed)
 
 
+def _sh(o: StrategyOptions) -> SuccessiveHalving:
+    return SuccessiveHalving(o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed, integer_budgets=o.integer_budgets)
+
+
+def _hyperband(o: StrategyOptions) -> Hyperband:
+    return Hyperband(o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed, integer_budgets=o.integer_budgets)
+
+
+def _bohb(o: StrategyOptions) -> BOHB:
+    return BOHB(o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed, integer_budgets=o.integer_budgets)
+
+
 STRATEGIES: dict[str, StrategyEntry] = {
     e.name: e
     for e in (
         StrategyEntry("random", "random search: configurations from the prior, each on the full budget", _random),
+        StrategyEntry("sh", "successive halving: the most aggressive Hyperband bracket, repeated", _sh),
+        StrategyEntry("hyperband", "Hyperband (Li et al. 2018): all brackets, configurations from the prior", _hyperband),
+        StrategyEntry("bohb", "BOHB (Falkner et al. 2018): Hyperband brackets + KDE model (seed 002)", _bohb),
     )
 }
 

@@ -67,12 +67,15 @@ class Budget:
 
     Multi-fidelity methods train budget b as the first b epochs of the max-budget schedule,
     so continuing from b to a larger budget equals training the larger budget directly.
-    ``max_seconds`` stops training early on a time budget (training time only).
+    ``max_seconds`` stops training on a time budget (training time, evaluation excluded);
+    with ``schedule_seconds`` the learning rate follows training time instead of steps
+    (seed 002 budgets are seconds).
     """
 
     epochs: float
     schedule_epochs: float | None = None
     max_seconds: float | None = None
+    schedule_seconds: float | None = None
 
     @property
     def schedule(self) -> float:
@@ -122,7 +125,7 @@ def train_child(
     augment = BatchAugmenter.for_data(AugmentationSettings.from_config(config), data)
     steps_per_epoch = max(1, len(train_split) // hp.batch_size)
     run = TrainingRun(model, optimizer, augment, hp, fmt, steps_per_epoch, budget, seed)
-    end_step = max(1, round(budget.epochs * steps_per_epoch))
+    end_step = max(1, round(budget.epochs * steps_per_epoch)) if math.isfinite(budget.epochs) else math.inf
     start_epoch = state.step / steps_per_epoch
     while state.step < end_step and not run.out_of_time(state.seconds):
         epoch_end = min(end_step, (state.step // steps_per_epoch + 1) * steps_per_epoch)
@@ -159,19 +162,22 @@ class TrainingRun:
     ) -> None:
         self.model, self.optimizer, self.augment, self.hp, self.fmt = model, optimizer, augment, hp, fmt
         self.steps_per_epoch = steps_per_epoch
-        self.total_steps = max(1, round(budget.schedule * steps_per_epoch))
+        self.total_steps = max(1, round(budget.schedule * steps_per_epoch)) if math.isfinite(budget.schedule) else 0
         self.budget, self.seed = budget, seed
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
 
     def out_of_time(self, seconds: float) -> bool:
         return self.budget.max_seconds is not None and seconds >= self.budget.max_seconds
 
-    def lr_at(self, step: int) -> float:
-        """Cosine annealing without restarts (Loshchilov & Hutter 2017), per step."""
-        progress = min(step / self.total_steps, 1.0)
+    def lr_at(self, step: int, seconds: float = 0.0) -> float:
+        """Cosine annealing without restarts (Loshchilov & Hutter 2017), per step or by time."""
+        if self.budget.schedule_seconds:
+            progress = min(seconds / self.budget.schedule_seconds, 1.0)
+        else:
+            progress = min(step / self.total_steps, 1.0)
         return self.hp.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
-    def train_until(self, split: Split, state: TrainState, end_step: int) -> float:
+    def train_until(self, split: Split, state: TrainState, end_step: float) -> float:
         """Train from ``state.step`` to ``end_step`` (within one epoch); mean training loss."""
         self.model.train()
         epoch = state.step // self.steps_per_epoch
@@ -180,9 +186,10 @@ class TrainingRun:
         losses: list[Tensor] = []
         start = time.perf_counter()
         for xb, yb in _batches(split, self.hp.batch_size, gen, skip=state.step % self.steps_per_epoch):
-            if state.step >= end_step or self.out_of_time(state.seconds + time.perf_counter() - start):
+            seconds = state.seconds + time.perf_counter() - start
+            if state.step >= end_step or self.out_of_time(seconds):
                 break
-            losses.append(self.step(xb, yb, gen, state.step))
+            losses.append(self.step(xb, yb, gen, state.step, seconds))
             state.step += 1
         state.seconds += time.perf_counter() - start
         if not losses:
@@ -192,9 +199,10 @@ class TrainingRun:
             raise TrialFailed(f"training loss became {mean} at step {state.step}")
         return mean
 
-    def step(self, xb: Tensor, yb: Tensor, gen: torch.Generator, step: int) -> Tensor:
+    def step(self, xb: Tensor, yb: Tensor, gen: torch.Generator, step: int, seconds: float = 0.0) -> Tensor:
+        """One training step on batch (xb, yb); returns the (detached) loss."""
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lr_at(step)
+            group["lr"] = self.lr_at(step, seconds)
         xb = self.augment(xb).contiguous(memory_format=self.fmt)
         xb, ya, yb2, lam = mixup(xb, yb, self.hp.mixup_alpha, gen)
         out = self.model(xb)

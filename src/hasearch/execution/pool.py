@@ -1,0 +1,74 @@
+"""Run trials in a local pool of worker processes (``--workers N``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from hasearch.evaluate import TrialOutcome
+from hasearch.execution.base import TrialTask, run_task
+from hasearch.execution.recipe import ProblemRecipe
+from hasearch.problem import Problem
+
+_PROBLEM: Problem | None = None
+
+
+def _init_worker(recipe: ProblemRecipe) -> None:
+    global _PROBLEM
+    _PROBLEM = recipe.build()
+
+
+def _run_in_worker(task: TrialTask) -> TrialOutcome:
+    assert _PROBLEM is not None, "worker not initialised"
+    return run_task(_PROBLEM, task)
+
+
+class ProcessPoolTrialExecutor:
+    """``workers`` processes (spawned, each loading the data once) evaluate tasks in parallel.
+
+    A worker that dies (out of memory, a crash in native code) fails the tasks it held;
+    the pool is restarted and the search goes on.
+    """
+
+    def __init__(self, recipe: ProblemRecipe, workers: int) -> None:
+        self.recipe = recipe
+        self.workers = workers
+        self._pool = self._new_pool()
+        self._futures: dict[Future[TrialOutcome], TrialTask] = {}
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start is unsafe
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(self.recipe,))
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    @property
+    def running(self) -> int:
+        return len(self._futures)
+
+    def submit(self, task: TrialTask) -> None:
+        self._futures[self._pool.submit(_run_in_worker, task)] = task
+
+    def wait(self) -> list[tuple[TrialTask, TrialOutcome]]:
+        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+        results, broken = [], False
+        for future in done:
+            task = self._futures.pop(future)
+            try:
+                results.append((task, future.result()))
+            except BrokenProcessPool as exc:
+                broken = True
+                results.append((task, TrialOutcome(float("inf"), error=f"worker process died: {exc}")))
+        if broken:
+            for future, task in list(self._futures.items()):
+                results.append((task, TrialOutcome(float("inf"), error="worker process died")))
+            self._futures.clear()
+            self._pool = self._new_pool()
+        return results
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._futures.clear()

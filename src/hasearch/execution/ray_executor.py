@@ -1,0 +1,77 @@
+"""Run trials on a Ray cluster (``--executor ray [--address ADDR]``, extra ``hasearch[ray]``).
+
+One actor per worker loads the data once and evaluates tasks sent to it. Without an
+address a local Ray instance with ``workers`` CPUs is started (and stopped afterwards).
+Checkpoint paths are plain paths: on a multi-node cluster the run directory must be on a
+shared file system.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hasearch.errors import UserError
+from hasearch.evaluate import TrialOutcome
+from hasearch.execution.base import TrialTask, run_task
+from hasearch.execution.recipe import ProblemRecipe
+
+
+class _TrialActor:
+    def __init__(self, recipe: ProblemRecipe) -> None:
+        self.problem = recipe.build()
+
+    def run(self, task: TrialTask) -> TrialOutcome:
+        return run_task(self.problem, task)
+
+
+class RayTrialExecutor:
+    """Evaluates tasks on ``workers`` Ray actors."""
+
+    def __init__(self, recipe: ProblemRecipe, workers: int, address: str | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise UserError("--executor ray needs Ray: pip install 'hasearch[ray]'") from None
+        self._ray = ray
+        self._owns_cluster = not ray.is_initialized() and address is None
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
+            if address is None:
+                kwargs["num_cpus"] = workers
+            ray.init(**kwargs)
+        self._recipe = recipe
+        self._actor_class = ray.remote(num_cpus=1)(_TrialActor)
+        self._idle = [self._actor_class.remote(recipe) for _ in range(workers)]
+        self.workers = workers
+        self._running: dict[Any, tuple[TrialTask, Any]] = {}
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def submit(self, task: TrialTask) -> None:
+        actor = self._idle.pop()
+        self._running[actor.run.remote(task)] = (task, actor)
+
+    def wait(self) -> list[tuple[TrialTask, TrialOutcome]]:
+        ready, _ = self._ray.wait(list(self._running), num_returns=1)
+        results = []
+        for ref in ready:
+            task, actor = self._running.pop(ref)
+            try:
+                outcome = self._ray.get(ref)
+            except self._ray.exceptions.RayError as exc:  # the actor died: replace it
+                outcome = TrialOutcome(float("inf"), error=f"ray worker failed: {type(exc).__name__}")
+                actor = self._actor_class.remote(self._recipe)
+            self._idle.append(actor)
+            results.append((task, outcome))
+        return results
+
+    def shutdown(self) -> None:
+        self._running.clear()
+        if self._owns_cluster:
+            self._ray.shutdown()

@@ -1,0 +1,94 @@
+"""Executors and resume, end to end through the CLI on digits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hasearch.cli.main import main
+from hasearch.store import RunDir, TrialStatus
+
+HASEARCH = str(Path(sys.executable).with_name("hasearch"))
+
+
+def _only_loopback() -> bool:
+    """Ray must only run where the network namespace has nothing but loopback."""
+    return {name for _, name in socket.if_nameindex()} <= {"lo"}
+
+
+def _records(out: Path) -> list[tuple[int, str, float, str]]:
+    run = RunDir.open(out)
+    rows = [(t.trial_id, repr(sorted(t.config.items())), t.budget, t.status.value) for t in run.db.trials()]
+    run.close()
+    return rows
+
+
+def _accuracies(out: Path) -> list[float]:
+    run = RunDir.open(out)
+    values = [t.val_accuracy for t in run.db.trials()]
+    run.close()
+    return values
+
+
+def _search(out: Path, *extra: str) -> list[str]:
+    return ["search", "--space", "mbconv", "--dataset", "digits", "--out", str(out), "--final-budget", "1", *extra]
+
+
+def test_pool_executor_writes_the_same_records_as_in_process(tmp_path: Path) -> None:
+    args = ["--strategy", "random", "--trials", "4", "--epochs", "1", "--seed", "2"]
+    assert main(_search(tmp_path / "inline", *args)) == 0
+    assert main(_search(tmp_path / "pool", *args, "--workers", "2")) == 0
+    assert _records(tmp_path / "inline") == _records(tmp_path / "pool")
+    for a, b in zip(_accuracies(tmp_path / "inline"), _accuracies(tmp_path / "pool"), strict=True):
+        assert a == pytest.approx(b, abs=0.03)  # 2 threads in-process vs 1 per worker
+
+
+@pytest.mark.skipif(not _only_loopback(), reason="Ray tests run only in a loopback-only network namespace (make test)")
+def test_ray_executor_matches_the_pool_and_is_readable_by_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--strategy", "hyperband", "--trials", "6", "--epochs", "3", "--seed", "4", "--workers", "1"]
+    assert main(_search(tmp_path / "pool", *args)) == 0
+    assert main(_search(tmp_path / "ray", *args, "--executor", "ray")) == 0
+    assert _records(tmp_path / "ray") == _records(tmp_path / "pool")
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "ray")]) == 0
+    out = capsys.readouterr().out
+    assert "hyperband" in out and "test accuracy" in out and "rank correlation" in out
+
+
+def _finished(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM trials WHERE status != 'running'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    args = ["--strategy", "hyperband", "--trials", "14", "--epochs", "9", "--seed", "1"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([HASEARCH, *_search(killed, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _finished(killed / "trials.sqlite") < 6 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, "the search ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = _records(killed)
+    assert any(status == "running" for *_, status in before)
+    assert main(["resume", str(killed)]) == 0
+    after = _records(killed)
+    assert [r for r in before if r[3] != "running"] == [r for r in after if r[0] in {b[0] for b in before if b[3] != "running"}]
+    assert main(_search(tmp_path / "straight", *args)) == 0
+    straight = _records(tmp_path / "straight")
+    assert after == straight  # same trials, ids, configurations and budgets; none duplicated
+    assert len({r[0] for r in after}) == len(after) == 14
+    assert all(status == TrialStatus.FINISHED.value for *_, status in after)
+    assert (killed / "best.json").exists()

@@ -1,0 +1,109 @@
+"""The multi-trial loop on a synthetic objective: records, failures, limits, replay."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+import hasearch
+from hasearch.errors import RunDirError
+from hasearch.evaluate import TrialOutcome
+from hasearch.execution.base import TrialTask
+from hasearch.loop import Limits, replay, run_trials
+from hasearch.reporting import NullReporter
+from hasearch.store import TrialDB, TrialStatus
+from tests.strategy_contract import toy_space
+
+
+class FunctionExecutor:
+    """Evaluates tasks with a Python function; task ids in ``fail`` raise, in ``nan`` return NaN."""
+
+    def __init__(self, workers: int = 1, fail: set[int] = frozenset(), nan: set[int] = frozenset()) -> None:
+        self.workers, self.fail, self.nan = workers, fail, nan
+        self.queue: list[TrialTask] = []
+        self.seen: list[TrialTask] = []
+
+    @property
+    def capacity(self) -> int:
+        return self.workers
+
+    @property
+    def running(self) -> int:
+        return len(self.queue)
+
+    def submit(self, task: TrialTask) -> None:
+        self.queue.append(task)
+        self.seen.append(task)
+
+    def wait(self) -> list[tuple[TrialTask, TrialOutcome]]:
+        task = self.queue.pop(0)
+        if task.trial_id in self.fail:
+            return [(task, TrialOutcome(math.inf, error="RuntimeError: boom"))]
+        loss = math.nan if task.trial_id in self.nan else (math.log10(task.config["lr"]) + 2) ** 2 + 1 / task.budget
+        if not math.isfinite(loss):
+            return [(task, TrialOutcome(math.inf, error=f"loss is {loss}"))]
+        return [(task, TrialOutcome(loss, {"val_accuracy": 1 - loss / 10}, cost=task.budget))]
+
+
+def _run(db: TrialDB, strategy: hasearch.Strategy, executor: FunctionExecutor, trials: int, **kw: object) -> None:
+    run_trials(strategy, executor, db, limits=Limits(max_trials=trials), seed=0, reporter=NullReporter(), **kw)
+
+
+def test_failures_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
+    db = TrialDB(tmp_path / "t.sqlite")
+    strategy = hasearch.Hyperband(toy_space(), min_budget=1, max_budget=9, seed=0)
+    _run(db, strategy, FunctionExecutor(fail={1, 4}, nan={2}), 30)
+    trials = db.trials()
+    assert len(trials) == 30 and [t.trial_id for t in trials] == list(range(30))
+    failed = {t.trial_id: t for t in trials if t.status is TrialStatus.FAILED}
+    assert set(failed) == {1, 2, 4}
+    assert failed[1].error == "RuntimeError: boom" and failed[2].error == "loss is nan"
+    assert all(math.isinf(t.loss) for t in failed.values())
+    promoted = [t for t in trials if t.parent_id is not None]
+    assert promoted and not {t.parent_id for t in promoted} & set(failed)  # failures never promoted
+
+
+def test_parallel_workers_keep_busy_and_record_everything(tmp_path: Path) -> None:
+    db = TrialDB(tmp_path / "t.sqlite")
+    executor = FunctionExecutor(workers=3)
+    _run(db, hasearch.BOHB(toy_space(), min_budget=1, max_budget=9, seed=0), executor, 40)
+    assert len(db.trials()) == 40 and all(t.ok for t in db.trials())
+
+
+def test_replay_restores_the_strategy_and_returns_unfinished_jobs(tmp_path: Path) -> None:
+    db = TrialDB(tmp_path / "t.sqlite")
+    make = lambda: hasearch.BOHB(toy_space(), min_budget=1, max_budget=9, seed=3, min_points_in_model=2)  # noqa: E731
+    _run(db, make(), FunctionExecutor(), 25)
+    # simulate a kill: two trials started but never finished
+    first = make()
+    replay(first, db)
+    for _ in range(2):
+        job = first.ask()
+        db.start(job.job_id, job.config, job.budget, info=job.info, parent_id=job.parent_id)
+    resumed = make()
+    pending = replay(resumed, db)
+    assert [j.job_id for j in pending] == [25, 26]
+    # the resumed strategy continues exactly like one that was never interrupted
+    reference = make()
+    ref_db = TrialDB(tmp_path / "ref.sqlite")
+    _run(ref_db, reference, FunctionExecutor(), 40)
+    _run(db, resumed, FunctionExecutor(), 40, rerun=pending)
+    assert [(t.trial_id, dict(t.config), t.budget) for t in db.trials()] == [
+        (t.trial_id, dict(t.config), t.budget) for t in ref_db.trials()
+    ]
+
+
+def test_replay_refuses_a_different_strategy(tmp_path: Path) -> None:
+    db = TrialDB(tmp_path / "t.sqlite")
+    _run(db, hasearch.Hyperband(toy_space(), min_budget=1, max_budget=9, seed=0), FunctionExecutor(), 5)
+    with pytest.raises(RunDirError, match="did not reproduce trial 0"):
+        replay(hasearch.Hyperband(toy_space(), min_budget=1, max_budget=9, seed=1), db)
+
+
+def test_limits() -> None:
+    assert not Limits(time_budget=10.0, elapsed_before=10.5).allow(0)  # a resumed run's earlier time counts
+    assert Limits(time_budget=10.0, elapsed_before=0.0).allow(0)
+    assert not Limits(max_trials=3).allow(3) and Limits(max_trials=3).allow(2)
+    assert Limits().allow(10**6)
