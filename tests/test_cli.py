@@ -66,7 +66,7 @@ def test_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--budget", "3s", "--epochs", "1"]) == 0
     text = capsys.readouterr().out
-    assert "mnist5k" in text and "test accuracy" in text
+    assert "autohas" in text and "mnist5k" in text and "test accuracy" in text
     assert (out / "best.json").exists()
 
 

@@ -143,3 +143,14 @@ def test_space_to_dict_is_plain_data() -> None:
     data = space_to_dict(resolve_space("resnet-joint").space)
     yaml.safe_dump(data)  # would raise on numpy or enum values
     assert data["parameters"][0]["name"] == "lr"
+
+
+def test_per_optimizer_learning_rate() -> None:
+    from hasearch.train.hparams import TrainingHyperparameters
+
+    space = resolve_space("mbconv").space
+    adam = space.complete({"optimizer": "adam", "lr_adam": 0.002})
+    assert "lr" not in adam and "lr_rmsprop" not in adam and "momentum" not in adam
+    assert TrainingHyperparameters.from_config(adam).lr == 0.002
+    sgd = space.complete({"optimizer": "sgd"})
+    assert TrainingHyperparameters.from_config(sgd).lr == 0.05 and "lr_adam" not in sgd

@@ -126,7 +126,7 @@ def _search_and_compare(
     else:
         assert isinstance(strategy, SingleRunStrategy)
         start = time.monotonic()
-        found = strategy.run(SearchContext(problem, run, settings.time_budget, reporter))
+        found = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
         found_val, best = None, None
         search_seconds = time.monotonic() - start
     reporter.stop("search")

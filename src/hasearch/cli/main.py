@@ -26,7 +26,7 @@ from hasearch.space import Role
 from hasearch.strategies.registry import STRATEGIES
 
 EXIT_USAGE = 2
-DEMO_STRATEGY = "random"
+DEMO_STRATEGY = "autohas"
 DEMO_BUDGET = "150s"
 DEMO_EPOCHS = 6.0
 

@@ -26,14 +26,14 @@ def show_run(path: str, console: Console) -> None:
         console.print(comparison_table(best))
         if best.get("found"):
             console.print(config_table((best.get("baseline") or {}).get("config", {}), best["found"]["config"]))
-    correlation = rank_correlation(trials)
-    if len(correlation["budgets"]) > 1:
-        console.print(correlation_table(correlation))
     else:
         top = best_trial(trials)
         console.print("[yellow]search not finished (no best.json)[/]")
         if top is not None:
             console.print(f"best trial so far: {top.trial_id}, val acc {top.val_accuracy:.4f} on budget {top.budget:g}")
+    correlation = rank_correlation(trials)
+    if len(correlation["budgets"]) > 1:
+        console.print(correlation_table(correlation))
     finished = sum(t.status is TrialStatus.FINISHED for t in trials)
     failed = sum(t.status is TrialStatus.FAILED for t in trials)
     running = sum(t.status is TrialStatus.RUNNING for t in trials)

@@ -75,26 +75,27 @@ class BasisSet:
     def sizes(self) -> tuple[int, ...]:
         return tuple(len(b) for b in self.bases)
 
-    def from_indices(self, indices: Mapping[str, int]) -> dict[str, Any]:
+    def from_indices(self, indices: Mapping[str, int], *, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The configuration that picks basis element ``indices[name]`` of each parameter.
 
-        Parameters missing from ``indices`` take the space's baseline value; inactive
-        parameters are dropped.
+        Parameters missing from ``indices`` take their value in ``base`` (default: the
+        space's baseline); inactive parameters are dropped.
         """
-        values = dict(self.space.baseline)
+        values = dict(self.space.baseline if base is None else base)
         for name, i in indices.items():
             values[name] = self[name].values[i]
         return _complete_with_inactive(self.space, values)
 
-    def derive(self, probabilities: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    def derive(self, probabilities: Mapping[str, Sequence[float]], *, base: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The final configuration from probability vectors over the bases (Eq. 4-5).
 
-        Parameters without a probability vector take their baseline value.
+        Parameters without a probability vector take their value in ``base`` (default:
+        the space's baseline).
         """
         unknown = set(probabilities) - set(self._index)
         if unknown:
             raise SpaceError(f"derive: unknown parameter {sorted(unknown)[0]!r}")
-        values = dict(self.space.baseline)
+        values = dict(self.space.baseline if base is None else base)
         for name, probs in probabilities.items():
             values[name] = self[name].combine(probs)
         return _complete_with_inactive(self.space, values)

@@ -107,12 +107,14 @@ class Strategy(ABC):
 @dataclass(frozen=True)
 class SearchContext:
     """What a single-run method gets: the problem, its run directory (for checkpoints and
-    histories), the wall-clock budget in seconds and a progress reporter."""
+    histories), the wall-clock budget in seconds, a progress reporter, and whether to
+    continue from the run's last checkpoint."""
 
     problem: Problem
     run: RunDir
     time_budget: float | None
     reporter: Reporter
+    resume: bool = False
 
 
 class SingleRunStrategy(ABC):

@@ -47,6 +47,21 @@ def _bohb(o: StrategyOptions) -> BOHB:
     return BOHB(o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed, integer_budgets=o.integer_budgets)
 
 
+def _autohas(mode: str) -> Callable[[StrategyOptions], SingleRunStrategy]:
+    def make(o: StrategyOptions) -> SingleRunStrategy:
+        from hasearch.autohas import AutoHAS, AutoHASOptions
+
+        return AutoHAS(options=AutoHASOptions(mode=mode), seed=o.seed)
+
+    return make
+
+
+def _differentiable(o: StrategyOptions) -> SingleRunStrategy:
+    from hasearch.autohas.differentiable import DifferentiableAutoHAS
+
+    return DifferentiableAutoHAS(seed=o.seed)
+
+
 STRATEGIES: dict[str, StrategyEntry] = {
     e.name: e
     for e in (
@@ -54,6 +69,11 @@ STRATEGIES: dict[str, StrategyEntry] = {
         StrategyEntry("sh", "successive halving: the most aggressive Hyperband bracket, repeated", _sh),
         StrategyEntry("hyperband", "Hyperband (Li et al. 2018): all brackets, configurations from the prior", _hyperband),
         StrategyEntry("bohb", "BOHB (Falkner et al. 2018): Hyperband brackets + KDE model (seed 002)", _bohb),
+        StrategyEntry("autohas", "AutoHAS (seed 000): supernet + REINFORCE over architecture and hyperparameters", _autohas("joint")),
+        StrategyEntry("autohas-hp", "AutoHAS, hyperparameters and augmentation only", _autohas("hp-only")),
+        StrategyEntry("autohas-arch", "AutoHAS, architecture only", _autohas("arch-only")),
+        StrategyEntry("autohas-phase", "AutoHAS phase-wise: architecture first, then hyperparameters", _autohas("phase-wise")),
+        StrategyEntry("autohas-darts", "differentiable variant: softmax mixture of all candidates (seed 000 Table 3)", _differentiable),
     )
 }
 

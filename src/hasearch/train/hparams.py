@@ -46,7 +46,14 @@ class TrainingHyperparameters:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TrainingHyperparameters:
-        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
+        """The trainer's view of ``config``; ``lr_<optimizer>`` (e.g. ``lr_adam``), when the
+        configuration has it, is the learning rate of that optimizer (adaptive optimizers
+        need rates ~50x smaller than SGD, so joint spaces give each its own range)."""
+        values = {f.name: config[f.name] for f in fields(cls) if f.name in config}
+        per_optimizer = f"lr_{values.get('optimizer', cls.optimizer)}"
+        if per_optimizer in config:
+            values["lr"] = config[per_optimizer]
+        return cls(**values)
 
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         """The optimizer; weight decay applies to weights, not to BatchNorm or biases."""
@@ -76,6 +83,7 @@ def _int_at_least(low: int) -> Callable[[Any], bool]:
 # Legal values of every name in the vocabulary, with a description for error messages.
 CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "lr": (lambda v: 0 < v <= 10, "learning rate in (0, 10]"),
+    **{f"lr_{name}": (lambda v: 0 < v <= 10, "learning rate in (0, 10]") for name in OPTIMIZERS},
     "weight_decay": (lambda v: 0 <= v < 1, "weight decay in [0, 1)"),
     "optimizer": (lambda v: v in OPTIMIZERS, "one of " + ", ".join(OPTIMIZERS)),
     "momentum": (lambda v: 0 <= v < 1, "momentum in [0, 1)"),

@@ -1,0 +1,243 @@
+"""AutoHAS (seed 000): joint architecture + hyperparameter search in one training run.
+
+Modes (Sec. 2.5): ``joint`` searches every parameter; ``hp-only`` the hyperparameters and
+augmentation (architecture fixed at the baseline); ``arch-only`` the architecture
+(hyperparameters at the baseline); ``phase-wise`` the architecture first, then the
+hyperparameters with the found architecture, each phase on half of the budget. With
+architecture choices the reward is TuNAS's absolute reward Q + beta * |F / F0 - 1|
+(beta < 0; F0 = the baseline's MACs or a target) to keep FLOPs at the baseline's.
+The result is derived by Eq. 4-5 from the controller's probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hasearch.autohas.controller import Controller
+from hasearch.autohas.engine import SharedWeightsTrainer
+from hasearch.autohas.flops import MacTable
+from hasearch.autohas.history import History
+from hasearch.autohas.supernet import FixedNetwork, MBConvSupernet
+from hasearch.errors import UserError
+from hasearch.loop import ELAPSED
+from hasearch.problem import Problem
+from hasearch.space import BasisSet, Role
+from hasearch.strategies.base import SearchContext, SingleRunStrategy
+
+MODES = ("joint", "hp-only", "arch-only", "phase-wise")
+CHECKPOINT = "autohas/checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class AutoHASOptions:
+    """Meta-hyperparameters of AutoHAS (seed 000 Sec. 3.1 defaults).
+
+    Attributes:
+        mode: joint, hp-only, arch-only or phase-wise.
+        search: Names of the parameters to search (default: chosen by ``mode``); with
+            phase-wise, architecture names are searched first, the others second.
+        controller_lr: Adam learning rate of the controller.
+        warmup: Fraction of each phase without controller updates.
+        baseline_momentum: Momentum of the reward moving average.
+        flops_beta: beta of the absolute reward (0 disables the FLOPs term).
+        flops_target: F0 in MACs (default: the baseline's).
+        val_batch: Validation images per reward.
+        max_steps: Stop after this many steps (besides the time budget).
+        history_every: Record the controller's probabilities every this many steps.
+        checkpoint_seconds: Save a resumable checkpoint this often.
+    """
+
+    mode: str = "joint"
+    search: tuple[str, ...] | None = None
+    controller_lr: float = 0.05
+    warmup: float = 0.3
+    baseline_momentum: float = 0.95
+    flops_beta: float = -0.1
+    flops_target: float | None = None
+    val_batch: int = 256
+    max_steps: int | None = None
+    history_every: int = 10
+    checkpoint_seconds: float = 60.0
+
+
+class AutoHAS(SingleRunStrategy):
+    """AutoHAS: weight-sharing supernet + REINFORCE controller over the unified basis."""
+
+    def __init__(self, *, options: AutoHASOptions | None = None, seed: int = 0) -> None:
+        self.options = options or AutoHASOptions()
+        if self.options.mode not in MODES:
+            raise UserError(f"AutoHAS mode must be one of {', '.join(MODES)}, got {self.options.mode!r}")
+        self.seed = seed
+
+    # ------------------------------------------------------------------ setup
+    def phases(self, problem: Problem) -> list[tuple[str, ...]]:
+        """The parameter names searched in each phase."""
+        space = problem.space
+        arch = {p.name for p in space.with_role(Role.ARCHITECTURE)}
+        names = self.options.search
+        if names is None:
+            by_mode = {"hp-only": lambda p: p.name not in arch, "arch-only": lambda p: p.name in arch}
+            keep = by_mode.get(self.options.mode, lambda p: True)
+            names = tuple(p.name for p in space.params if keep(p))
+        for name in names:
+            space[name]  # raises a SpaceError naming an unknown parameter
+        if self.options.mode != "phase-wise":
+            return [tuple(names)]
+        return [p for p in (tuple(n for n in names if n in arch), tuple(n for n in names if n not in arch)) if p]
+
+    def _network(self, problem: Problem, searches_arch: bool) -> MBConvSupernet | FixedNetwork:
+        if problem.definition.family.name == "mbconv":
+            return MBConvSupernet(problem.space, problem.data.input_shape, problem.data.num_classes)
+        if searches_arch:
+            raise UserError(f"AutoHAS has no supernet for model {problem.definition.family.name!r}; use hp-only mode")
+        return FixedNetwork(problem.build(problem.space.baseline))
+
+    # -------------------------------------------------------------------- run
+    def run(self, context: SearchContext) -> dict[str, Any]:
+        problem, options = context.problem, self.options
+        if context.time_budget is None and options.max_steps is None:
+            raise UserError("AutoHAS needs a time budget (--budget) or max_steps")
+        phases = self.phases(problem)
+        arch_names = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
+        torch.manual_seed(self.seed)
+        net = self._network(problem, any(n in arch_names for phase in phases for n in phase))
+        trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed, val_batch=options.val_batch)
+        state = _RunState(base=dict(problem.space.baseline))
+        if context.resume and context.run.has(CHECKPOINT):
+            state = _load(context, trainer)
+        history = History(context.run, state.history)
+        macs = MacTable(net, problem.data.input_shape, problem.data.num_classes) if isinstance(net, MBConvSupernet) else None
+        target = options.flops_target or (macs.macs(net.arch_of(problem.space.baseline)) if macs else None)
+        while state.phase < len(phases):
+            runner = _Phase(self, context, trainer, net, phases[state.phase], state, macs, target, history)
+            state.base = runner.run(len(phases))
+            state.done_seconds += state.elapsed
+            state.phase, state.step, state.elapsed, state.controller = state.phase + 1, 0, 0.0, None
+            _save(context, trainer, state, history)
+        history.save(final=state.base)
+        return state.base
+
+
+@dataclass
+class _RunState:
+    """What a checkpoint restores."""
+
+    base: dict[str, Any]
+    phase: int = 0
+    step: int = 0
+    elapsed: float = 0.0
+    controller: dict[str, Any] | None = None
+    history: list[dict[str, Any]] | None = None
+    done_seconds: float = 0.0  # search time of finished phases
+
+
+class _Phase:
+    """One phase: Alg. 1 until the phase's share of the budget is spent."""
+
+    def __init__(
+        self,
+        owner: AutoHAS,
+        context: SearchContext,
+        trainer: SharedWeightsTrainer,
+        net: MBConvSupernet | FixedNetwork,
+        names: Sequence[str],
+        state: _RunState,
+        macs: MacTable | None,
+        target: float | None,
+        history: History,
+    ) -> None:
+        self.o, self.ctx, self.trainer, self.net, self.names = owner.options, context, trainer, net, tuple(names)
+        self.state, self.macs, self.target, self.history = state, macs, target, history
+        self.bases = BasisSet(context.problem.space)
+        self.controller = Controller(
+            {n: len(self.bases[n]) for n in self.names},
+            lr=self.o.controller_lr,
+            baseline_momentum=self.o.baseline_momentum,
+            seed=owner.seed + state.phase,
+        )
+        if state.controller is not None:
+            self.controller.load_state_dict(state.controller)
+
+    def run(self, n_phases: int) -> dict[str, Any]:
+        seconds = None if self.ctx.time_budget is None else self.ctx.time_budget / n_phases
+        steps = None if self.o.max_steps is None else max(1, self.o.max_steps // n_phases)
+        key = f"autohas phase {self.state.phase + 1}/{n_phases}"
+        self.ctx.reporter.start(key, key, 1.0)
+        start, last_save = time.monotonic() - self.state.elapsed, time.monotonic()
+        while True:
+            elapsed = time.monotonic() - start
+            progress = max(elapsed / seconds if seconds else 0.0, self.state.step / steps if steps else 0.0)
+            if progress >= 1.0:
+                break
+            self._step(progress)
+            self.state.step, self.state.elapsed = self.state.step + 1, time.monotonic() - start
+            self.ctx.reporter.update(key, completed=progress, description=f"{key} entropy {self.controller.entropy():.2f}")
+            if time.monotonic() - last_save > self.o.checkpoint_seconds:
+                self.state.controller = self.controller.state_dict()
+                _save(self.ctx, self.trainer, self.state, self.history)
+                last_save = time.monotonic()
+        self.ctx.reporter.stop(key)
+        probabilities = self.controller.probabilities()
+        derived = self.bases.derive(probabilities, base=self.state.base)  # Eq. 4-5
+        self.history.phase_results.append({"phase": self.state.phase, "probabilities": probabilities, "derived": derived})
+        return derived
+
+    def _step(self, progress: float) -> None:
+        sample = self.controller.sample()
+        config = self.bases.from_indices(sample.indices, base=self.state.base)
+        arch = self.net.arch_of(config)
+        lr_scale = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay of the shared weights' rate
+        result, optimizer = self.trainer.step(config, arch, lr_scale)
+        reward = result.accuracy
+        if self.macs is not None and self.target and self.o.flops_beta and any(n.startswith(("kernel_", "expansion_")) for n in self.names):
+            reward += self.o.flops_beta * abs(self.macs.macs(arch) / self.target - 1.0)  # TuNAS absolute reward
+        active = [n for n in self.names if n in config]
+        if progress >= self.o.warmup:
+            self.controller.update(sample, reward, active)
+        else:
+            self.controller.observe(reward)
+        if not result.diverged:
+            optimizer.step()  # the real update of W, from the same gradient as W*
+        if self.state.step % self.o.history_every == 0:
+            self.history.record(self.state, progress, result, reward, self.controller)
+
+
+def _save(context: SearchContext, trainer: SharedWeightsTrainer, state: _RunState, history: History) -> None:
+    path = context.run.file(CHECKPOINT)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "base": state.base,
+        "phase": state.phase,
+        "step": state.step,
+        "elapsed": state.elapsed,
+        "controller": state.controller,
+        "done_seconds": state.done_seconds,
+        "history": history.entries,
+        "network": trainer.net.state_dict(),
+        "optimizers": {n: o.state_dict() for n, o in trainer.optimizers.items()},
+        "generator": trainer.generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(blob, tmp)
+    tmp.replace(path)
+    context.run.db.put(ELAPSED, state.done_seconds + state.elapsed)
+    history.save()
+
+
+def _load(context: SearchContext, trainer: SharedWeightsTrainer) -> _RunState:
+    blob = torch.load(context.run.file(CHECKPOINT), weights_only=True)
+    trainer.net.load_state_dict(blob["network"])
+    for name, optimizer in trainer.optimizers.items():
+        optimizer.load_state_dict(blob["optimizers"][name])
+    trainer.generator.set_state(blob["generator"])
+    torch.set_rng_state(blob["torch_rng"])
+    return _RunState(
+        blob["base"], blob["phase"], blob["step"], blob["elapsed"], blob["controller"], blob["history"], blob["done_seconds"]
+    )

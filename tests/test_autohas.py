@@ -1,0 +1,165 @@
+"""AutoHAS (seed 000): controller, temporary weights, supernet, derivation, end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hasearch.autohas import AutoHAS, AutoHASOptions, BNMode, Controller, MBConvSupernet, recalibrate_bn
+from hasearch.autohas.engine import SharedWeightsTrainer
+from hasearch.autohas.flops import MacTable
+from hasearch.autohas.temporary import temporary_weights
+from hasearch.catalog import resolve_space
+from hasearch.cli.main import main
+from hasearch.data import DataSplits
+from hasearch.problem import Problem
+from hasearch.space import BasisSet, Role
+from hasearch.store import RunDir
+from hasearch.train.cost import count_macs
+
+
+def test_reinforce_concentrates_on_the_best_arm() -> None:
+    rng = np.random.default_rng(0)
+    means = {"arm": np.array([0.2, 0.5, 0.8, 0.4, 0.3]), "other": np.array([0.5, 0.6])}
+    controller = Controller({"arm": 5, "other": 2}, lr=0.05, seed=0)
+    for step in range(600):
+        sample = controller.sample()
+        reward = sum(float(rng.normal(means[n][i], 0.1)) for n, i in sample.indices.items())
+        if step >= 180:  # 30% warm-up
+            controller.update(sample, reward, ["arm", "other"])
+        else:
+            controller.observe(reward)
+    probs = controller.probabilities()
+    assert probs["arm"][2] > 0.9 and probs["other"][1] > 0.8
+    assert controller.entropy() < 0.5
+
+
+def test_inactive_parameters_get_no_gradient() -> None:
+    controller = Controller({"a": 3, "b": 3}, lr=0.1, seed=0)
+    before = controller.logits["b"].detach().clone()
+    controller.observe(0.0)
+    controller.update(controller.sample(), 1.0, ["a"])
+    assert torch.equal(controller.logits["b"].detach(), before)
+    assert not torch.equal(controller.logits["a"].detach(), torch.zeros(3))
+
+
+@pytest.fixture(scope="module")
+def mbconv_trainer(digits: DataSplits) -> tuple[SharedWeightsTrainer, dict]:
+    definition = resolve_space("mbconv")
+    torch.manual_seed(0)
+    net = MBConvSupernet(definition.space, digits.input_shape, digits.num_classes)
+    return SharedWeightsTrainer(net, digits, seed=0), definition.baseline
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_temporary_step_leaves_w_bit_identical_and_equals_the_real_step(mbconv_trainer, optimizer: str) -> None:  # type: ignore[no-untyped-def]
+    trainer, baseline = mbconv_trainer
+    config = dict(baseline, optimizer=optimizer, lr=0.05, weight_decay=1e-3, kernel_1=5, expansion_2=3)
+    arch = trainer.net.arch_of(config)
+    for _ in range(2):  # the second step has optimizer state (momentum, moments)
+        opt = trainer.configure(config, 1.0)
+        trainer.gradient(config, arch)
+        before = {n: p.detach().clone() for n, p in trainer.net.named_parameters()}
+        state_before = {(id(p), k): v.clone() for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
+        w_star = temporary_weights(opt, trainer.names)
+        reward = trainer.reward_of(w_star, arch)
+        for n, p in trainer.net.named_parameters():
+            assert torch.equal(p, before[n]), n  # W is bit-identical after W* was computed and scored
+        state_after = {(id(p), k): v for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
+        assert state_after.keys() == state_before.keys()
+        assert all(torch.equal(state_after[k], state_before[k]) for k in state_before)  # optimizer state untouched
+        assert 0.0 <= reward <= 1.0
+        changed = [n for n in w_star if not torch.equal(w_star[n], before[n])]
+        assert changed  # W* differs from W
+        opt.step()
+        params = dict(trainer.net.named_parameters())
+        for n, value in w_star.items():
+            assert torch.allclose(params[n], value, atol=1e-6), n  # one gradient served both
+
+
+def test_supernet_child_forward_equals_standalone_child(digits: DataSplits) -> None:
+    definition = resolve_space("mbconv")
+    rng = np.random.default_rng(3)
+    for shape in [(1, 28, 28), (3, 32, 32)]:
+        net = MBConvSupernet(definition.space, shape, 10)
+        x = torch.randn(8, *shape)
+        for _ in range(4):
+            config = dict(definition.space.sample(rng))
+            arch = net.arch_of(config)
+            recalibrate_bn(net, arch, torch.randn(300, *shape))
+            net.eval()
+            with torch.no_grad(), net.bn_mode(BNMode.RUNNING):
+                through_supernet = net(x, arch)
+            child = definition.build(config, shape, 10)
+            child.load_state_dict(net.child_state_dict(config))
+            with torch.no_grad():
+                standalone = child.eval()(x)
+            assert torch.allclose(through_supernet, standalone, atol=1e-5)
+
+
+def test_mac_table_is_exact() -> None:
+    definition = resolve_space("mbconv")
+    rng = np.random.default_rng(0)
+    for shape in [(1, 28, 28), (3, 32, 32), (1, 8, 8)]:
+        net = MBConvSupernet(definition.space, shape, 10)
+        table = MacTable(net, shape, 10)
+        for _ in range(5):
+            config = dict(definition.space.sample(rng))
+            assert table.macs(net.arch_of(config)) == count_macs(definition.build(config, shape, 10), shape)
+
+
+def test_modes_pick_parameters_by_role(digits: DataSplits) -> None:
+    problem = Problem(resolve_space("mbconv"), digits, 1)
+    arch = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
+    phases = lambda mode: AutoHAS(options=AutoHASOptions(mode=mode)).phases(problem)  # noqa: E731
+    assert set(phases("arch-only")[0]) == arch
+    assert not set(phases("hp-only")[0]) & arch and "mixup_alpha" in phases("hp-only")[0]
+    assert len(phases("joint")) == 1 and set(phases("joint")[0]) == set(problem.space.names)
+    first, second = phases("phase-wise")
+    assert set(first) == arch and set(second) == set(problem.space.names) - arch
+    custom = AutoHAS(options=AutoHASOptions(mode="phase-wise", search=("mixup_alpha", "kernel_0"))).phases(problem)
+    assert custom == [("kernel_0",), ("mixup_alpha",)]
+
+
+def test_derived_configuration_follows_eq_4_5(tmp_path: Path) -> None:
+    """The result of a run is BasisSet.derive of the controller's final probabilities."""
+    out = tmp_path / "run"
+    assert main(["search", "--space", "mbconv", "--strategy", "autohas", "--dataset", "digits", "--budget", "6s",
+                 "--epochs", "1", "--out", str(out), "--no-baseline"]) == 0
+    run = RunDir.open(out)
+    history = run.read_json("autohas/history.json")
+    best = run.read_json("best.json")
+    space = resolve_space("mbconv").space
+    final_probs = history["phases"][-1]["probabilities"]
+    assert history["derived"] == best["found"]["config"]
+    derived = history["derived"]
+    bases = BasisSet(space)
+    # Eq. 4: architecture = argmax of its probabilities
+    for i in range(6):
+        name = f"kernel_{i}"
+        assert derived[name] == bases[name].values[int(np.argmax(final_probs[name]))]
+    # Eq. 5: a continuous hyperparameter is the probability-weighted sum of its basis,
+    # a categorical one the argmax
+    lr = "lr" if derived["optimizer"] == "sgd" else f"lr_{derived['optimizer']}"  # the active learning rate
+    assert derived[lr] == pytest.approx(float(np.dot(final_probs[lr], bases[lr].values)), rel=1e-9)
+    assert derived["weight_decay"] == pytest.approx(float(np.dot(final_probs["weight_decay"], bases["weight_decay"].values)))
+    assert derived["mixup_alpha"] == pytest.approx(float(np.dot(final_probs["mixup_alpha"], bases["mixup_alpha"].values)))
+    assert derived["optimizer"] == bases["optimizer"].values[int(np.argmax(final_probs["optimizer"]))]
+    assert run.has("autohas/probabilities.png") and run.has("autohas/checkpoint.pt")
+    assert len(history["entries"]) >= 2
+
+
+def test_autohas_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["search", "--space", "mbconv", "--strategy", "autohas-hp", "--dataset", "digits", "--budget", "4s",
+            "--epochs", "1", "--out", str(out), "--no-baseline"]
+    assert main(args) == 0
+    blob = torch.load(out / "autohas/checkpoint.pt", weights_only=True)
+    steps_before = len(RunDir.open(out).read_json("autohas/history.json")["entries"])
+    assert blob["phase"] == 1  # the only phase finished
+    assert main(["resume", str(out), "--budget", "3s"]) == 0
+    after = RunDir.open(out).read_json("autohas/history.json")["entries"]
+    assert len(after) >= steps_before
