@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -152,14 +157,25 @@ def test_derived_configuration_follows_eq_4_5(tmp_path: Path) -> None:
     assert len(history["entries"]) >= 2
 
 
-def test_autohas_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+def test_autohas_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    args = ["search", "--space", "mbconv", "--strategy", "autohas-hp", "--dataset", "digits", "--budget", "4s",
-            "--epochs", "1", "--out", str(out), "--no-baseline"]
-    assert main(args) == 0
-    blob = torch.load(out / "autohas/checkpoint.pt", weights_only=True)
-    steps_before = len(RunDir.open(out).read_json("autohas/history.json")["entries"])
-    assert blob["phase"] == 1  # the only phase finished
-    assert main(["resume", str(out), "--budget", "3s"]) == 0
-    after = RunDir.open(out).read_json("autohas/history.json")["entries"]
-    assert len(after) >= steps_before
+    exe = str(Path(sys.executable).with_name("hasearch"))
+    args = ["search", "--space", "mbconv", "--strategy", "autohas-hp", "--dataset", "digits", "--budget", "12s",
+            "--epochs", "1", "--out", str(out), "--no-baseline", "--checkpoint-every", "2"]
+    proc = subprocess.Popen([exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = out / "autohas" / "checkpoint.pt"
+    deadline = time.monotonic() + 90
+    while not (checkpoint.exists() and checkpoint.stat().st_size > 0) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.5)  # let a second checkpoint land
+    assert proc.poll() is None, "the search ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["phase"] == 0 and saved["step"] > 0 and not (out / "best.json").exists()
+    assert main(["resume", str(out)]) == 0
+    history = RunDir.open(out).read_json("autohas/history.json")
+    steps = [e["step"] for e in history["entries"]]
+    assert steps[: len(saved["history"])] == [e["step"] for e in saved["history"]]  # continued, not restarted
+    assert steps == sorted(steps) and steps[-1] > saved["step"]
+    assert (out / "best.json").exists()

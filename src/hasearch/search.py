@@ -112,7 +112,13 @@ def _search_and_compare(
     run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
 ) -> dict[str, Any]:
     options = StrategyOptions(
-        problem.space, settings.seed, settings.min_budget, settings.max_budget, settings.eta, settings.budget_unit == "epochs"
+        problem.space,
+        settings.seed,
+        settings.min_budget,
+        settings.max_budget,
+        settings.eta,
+        integer_budgets=settings.budget_unit == "epochs",
+        checkpoint_seconds=settings.checkpoint_seconds,
     )
     strategy = entry.make(options)
     reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)

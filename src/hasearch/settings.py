@@ -51,6 +51,7 @@ class SearchSettings:
         executor: ``local`` (in-process / process pool) or ``ray``.
         address: Address of an existing Ray cluster (``None``: start a local one).
         compare_baseline: Retrain and test the baseline next to the found configuration.
+        checkpoint_seconds: How often single-run methods (AutoHAS) save a resumable checkpoint.
     """
 
     space: str
@@ -69,6 +70,7 @@ class SearchSettings:
     executor: str = "local"
     address: str | None = None
     compare_baseline: bool = True
+    checkpoint_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:

@@ -62,6 +62,20 @@ def _kaiming(shape: tuple[int, ...]) -> nn.Parameter:
     return nn.Parameter(weight)
 
 
+class _BNModeSwitch:
+    """``with net.bn_mode(BNMode.BATCH): ...`` for networks with a ``mode`` attribute."""
+
+    mode: BNMode
+
+    @contextmanager
+    def bn_mode(self, mode: BNMode) -> Iterator[None]:
+        previous, self.mode = self.mode, mode
+        try:
+            yield
+        finally:
+            self.mode = previous
+
+
 class SuperMBConvBlock(nn.Module):
     """An MBConv layer holding all (kernel, expansion) candidates in shared weights."""
 
@@ -123,7 +137,7 @@ def _bn_state(prefix: str, bn: nn.BatchNorm2d, n: int) -> dict[str, Tensor]:
     }
 
 
-class MBConvSupernet(nn.Module):
+class MBConvSupernet(_BNModeSwitch, nn.Module):
     """The ``mbconv`` family's supernet over the kernel/expansion choices of a space."""
 
     def __init__(self, space: SearchSpace, input_shape: tuple[int, int, int], num_classes: int) -> None:
@@ -155,14 +169,6 @@ class MBConvSupernet(nn.Module):
     def _stem_head(self, seq: nn.Sequential, x: Tensor) -> Tensor:
         conv, bn = seq[0], seq[1]
         return F.relu6(_bn(conv(x), bn, bn.num_features, self.mode))
-
-    @contextmanager
-    def bn_mode(self, mode: BNMode) -> Iterator[None]:
-        previous, self.mode = self.mode, mode
-        try:
-            yield
-        finally:
-            self.mode = previous
 
     def child_state_dict(self, config: Mapping[str, Any]) -> dict[str, Tensor]:
         """The sampled child's weights, keyed like the standalone ``MBConvNet``."""
@@ -199,7 +205,7 @@ def recalibrate_bn(supernet: MBConvSupernet, arch: Arch, images: Tensor, batch_s
     supernet.train(was_training)
 
 
-class FixedNetwork(nn.Module):
+class FixedNetwork(_BNModeSwitch, nn.Module):
     """A standalone child as the 'supernet' of hyperparameter-only search (any model family)."""
 
     def __init__(self, model: nn.Module) -> None:
@@ -233,11 +239,3 @@ class FixedNetwork(nn.Module):
         for m in self.model.modules():
             if isinstance(m, nn.Dropout):
                 m.p = p
-
-    @contextmanager
-    def bn_mode(self, mode: BNMode) -> Iterator[None]:
-        previous, self.mode = self.mode, mode
-        try:
-            yield
-        finally:
-            self.mode = previous

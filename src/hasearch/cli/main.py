@@ -70,6 +70,8 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="address of a running Ray cluster (default: start a local one)")
     p.add_argument("--no-baseline", dest="compare_baseline", action="store_false",
                    help="do not retrain the baseline for comparison")
+    p.add_argument("--checkpoint-every", dest="checkpoint_seconds", type=_positive_float, default=60.0,
+                   help="seconds between checkpoints of single-run methods such as AutoHAS (default 60)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +117,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         executor=args.executor,
         address=args.address,
         compare_baseline=args.compare_baseline,
+        checkpoint_seconds=args.checkpoint_seconds,
     )
 
 

@@ -130,22 +130,20 @@ class HyperbandScheduler(Strategy):
             bracket.promote()
 
 
-def _space(space: SearchSpace | CS.ConfigurationSpace) -> SearchSpace:
-    return as_space(space)
-
-
-class SuccessiveHalving(HyperbandScheduler):
-    """Successive halving (Jamieson & Talwalkar 2016) with Hyperband's most aggressive bracket.
+class Hyperband(HyperbandScheduler):
+    """Hyperband (Li et al. 2018): brackets s = s_max ... 0 in turn, configurations from the prior.
 
     Args:
         space: A hasearch SearchSpace or a ConfigSpace ConfigurationSpace.
-        min_budget: Smallest budget (first rung).
+        min_budget: Smallest budget (first rung of the most aggressive bracket).
         max_budget: Largest budget.
         eta: Keep the best 1/eta of each rung.
         seed: Seed.
         integer_budgets: Round budgets to whole numbers (epochs).
     """
 
+    brackets = slice(None)  # which of the iteration's brackets to run
+
     def __init__(
         self,
         space: SearchSpace | CS.ConfigurationSpace,
@@ -156,30 +154,18 @@ class SuccessiveHalving(HyperbandScheduler):
         seed: int = 0,
         integer_budgets: bool = False,
     ) -> None:
-        s = _space(space)
-        plans = hyperband_plans(min_budget, max_budget, eta, integer=integer_budgets)[:1]
+        s = as_space(space)
+        plans = hyperband_plans(min_budget, max_budget, eta, integer=integer_budgets)[self.brackets]
         super().__init__(s, searcher=PriorSearcher(s, seed=seed), plans=plans, seed=seed)
 
 
-class Hyperband(HyperbandScheduler):
-    """Hyperband (Li et al. 2018): brackets s = s_max ... 0 in turn, configurations from the prior.
+class SuccessiveHalving(Hyperband):
+    """Successive halving (Jamieson & Talwalkar 2016): Hyperband's most aggressive bracket, repeated.
 
-    Args: as :class:`SuccessiveHalving`.
+    Args: as :class:`Hyperband`.
     """
 
-    def __init__(
-        self,
-        space: SearchSpace | CS.ConfigurationSpace,
-        *,
-        min_budget: float,
-        max_budget: float,
-        eta: int = 3,
-        seed: int = 0,
-        integer_budgets: bool = False,
-    ) -> None:
-        s = _space(space)
-        plans = hyperband_plans(min_budget, max_budget, eta, integer=integer_budgets)
-        super().__init__(s, searcher=PriorSearcher(s, seed=seed), plans=plans, seed=seed)
+    brackets = slice(0, 1)
 
 
 class BOHB(HyperbandScheduler):
@@ -216,7 +202,7 @@ class BOHB(HyperbandScheduler):
         min_bandwidth: float = 1e-3,
         min_points_in_model: int | None = None,
     ) -> None:
-        s = _space(space)
+        s = as_space(space)
         searcher = KDESearcher(
             s,
             seed=seed,

@@ -22,6 +22,7 @@ class StrategyOptions:
     max_budget: float
     eta: int
     integer_budgets: bool = True
+    checkpoint_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def _autohas(mode: str) -> Callable[[StrategyOptions], SingleRunStrategy]:
     def make(o: StrategyOptions) -> SingleRunStrategy:
         from hasearch.autohas import AutoHAS, AutoHASOptions
 
-        return AutoHAS(options=AutoHASOptions(mode=mode), seed=o.seed)
+        return AutoHAS(options=AutoHASOptions(mode=mode, checkpoint_seconds=o.checkpoint_seconds), seed=o.seed)
 
     return make
 
