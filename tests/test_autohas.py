@@ -42,6 +42,16 @@ def test_reinforce_concentrates_on_the_best_arm() -> None:
     assert controller.entropy() < 0.5
 
 
+def test_groups_have_their_own_rewards_and_baselines() -> None:
+    controller = Controller({"k": 2, "lr": 3}, groups={"k": "architecture", "lr": "hyperparameter"}, lr=0.1, seed=0)
+    controller.observe({"architecture": 0.8, "hyperparameter": 0.01})
+    sample = controller.sample()
+    advantages = controller.update(sample, {"architecture": 0.9, "hyperparameter": 0.01}, ["k", "lr"])
+    assert advantages["architecture"] == pytest.approx(0.1) and advantages["hyperparameter"] == pytest.approx(0.0)
+    assert torch.equal(controller.logits["lr"].detach(), torch.zeros(3))  # zero advantage: no change
+    assert controller.baselines["architecture"] == pytest.approx(0.95 * 0.8 + 0.05 * 0.9)
+
+
 def test_inactive_parameters_get_no_gradient() -> None:
     controller = Controller({"a": 3, "b": 3}, lr=0.1, seed=0)
     before = controller.logits["b"].detach().clone()
@@ -70,13 +80,13 @@ def test_temporary_step_leaves_w_bit_identical_and_equals_the_real_step(mbconv_t
         before = {n: p.detach().clone() for n, p in trainer.net.named_parameters()}
         state_before = {(id(p), k): v.clone() for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
         w_star = temporary_weights(opt, trainer.names)
-        reward = trainer.reward_of(w_star, arch)
+        reward, before_step = trainer.reward_of(w_star, arch, paired=True)
         for n, p in trainer.net.named_parameters():
             assert torch.equal(p, before[n]), n  # W is bit-identical after W* was computed and scored
         state_after = {(id(p), k): v for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
         assert state_after.keys() == state_before.keys()
         assert all(torch.equal(state_after[k], state_before[k]) for k in state_before)  # optimizer state untouched
-        assert 0.0 <= reward <= 1.0
+        assert 0.0 <= reward <= 1.0 and before_step is not None and 0.0 <= before_step <= 1.0
         changed = [n for n in w_star if not torch.equal(w_star[n], before[n])]
         assert changed  # W* differs from W
         opt.step()
@@ -160,20 +170,22 @@ def test_derived_configuration_follows_eq_4_5(tmp_path: Path) -> None:
 def test_autohas_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
     exe = str(Path(sys.executable).with_name("hasearch"))
-    args = ["search", "--space", "mbconv", "--strategy", "autohas-hp", "--dataset", "digits", "--budget", "12s",
-            "--epochs", "1", "--out", str(out), "--no-baseline", "--checkpoint-every", "2"]
+    args = ["search", "--space", "mbconv", "--strategy", "autohas-hp", "--dataset", "digits", "--budget", "10m",
+            "--epochs", "1", "--out", str(out), "--no-baseline", "--checkpoint-every", "1"]
     proc = subprocess.Popen([exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = out / "autohas" / "checkpoint.pt"
-    deadline = time.monotonic() + 90
-    while not (checkpoint.exists() and checkpoint.stat().st_size > 0) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(2.5)  # let a second checkpoint land
-    assert proc.poll() is None, "the search ended before it could be killed"
+    deadline = time.monotonic() + 120
+    seen: set[float] = set()
+    while len(seen) < 3 and time.monotonic() < deadline and proc.poll() is None:  # two checkpoints after the first
+        if checkpoint.exists():
+            seen.add(checkpoint.stat().st_mtime)
+        time.sleep(0.1)
+    assert proc.poll() is None and len(seen) >= 3
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["phase"] == 0 and saved["step"] > 0 and not (out / "best.json").exists()
-    assert main(["resume", str(out)]) == 0
+    assert main(["resume", str(out), "--budget", "3s"]) == 0
     history = RunDir.open(out).read_json("autohas/history.json")
     steps = [e["step"] for e in history["entries"]]
     assert steps[: len(saved["history"])] == [e["step"] for e in saved["history"]]  # continued, not restarted

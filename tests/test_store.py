@@ -52,3 +52,13 @@ def test_run_dir_refuses_non_empty_and_non_runs(tmp_path: Path) -> None:
     assert RunDir.open(tmp_path / "r").read_json("settings.json") == {"x": 1}
     (tmp_path / "empty").mkdir()
     RunDir.create(tmp_path / "empty")  # an empty directory is fine
+
+
+def test_a_run_in_use_cannot_be_resumed_twice(tmp_path: Path) -> None:
+    first = RunDir.create(tmp_path / "r")
+    first.write_json("settings.json", {})
+    first.lock()
+    with pytest.raises(RunDirError, match="in use by another hasearch process"):
+        RunDir.open(tmp_path / "r").lock()
+    first.close()
+    RunDir.open(tmp_path / "r").lock()  # free again

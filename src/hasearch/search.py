@@ -71,6 +71,7 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     """Create the run directory and run a prepared search."""
     settings = prepared.settings
     run = RunDir.create(prepared.out)
+    run.lock()
     run.write_json("settings.json", {**settings.to_dict(), "hasearch_version": __version__})
     save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
     problem = _problem(prepared.definition, prepared.data, settings)
@@ -91,6 +92,7 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
         UserError: if ``out`` is not a run, or the run cannot be reproduced.
     """
     run = RunDir.open(out)
+    run.lock()
     settings = SearchSettings.from_dict(run.read_json("settings.json"))
     if more_time is not None:
         elapsed = float(run.db.get(ELAPSED, 0.0))
@@ -134,7 +136,7 @@ def _search_and_compare(
         start = time.monotonic()
         found = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
         found_val, best = None, None
-        search_seconds = time.monotonic() - start
+        search_seconds = float(run.db.get(ELAPSED, time.monotonic() - start))  # all segments of a resumed run
     reporter.stop("search")
     return _compare(run, problem, settings, found, found_val, best, search_seconds, reporter)
 

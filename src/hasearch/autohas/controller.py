@@ -1,10 +1,14 @@
 """The AutoHAS controller (seed 000 Sec. 2.3): independent categorical distributions over
 every searched parameter's basis, trained with REINFORCE.
 
-Policy loss = -(R - b) * sum_i log p_i(a_i) over the parameters that affected the sample
-(inactive conditional parameters are left out); b is an exponential moving average of the
-reward (momentum 0.95); Adam with beta1 = 0 (TuNAS); no update during the warm-up (the
-first 30% of the search).
+Policy loss = -sum_i (R_g(i) - b_g(i)) log p_i(a_i) over the parameters that affected the
+sample (inactive conditional parameters are left out). Parameters are split into groups
+(default: one); each group g has its own reward signal R_g and baseline b_g, an
+exponential moving average of R_g (momentum 0.95). Because the distributions are
+independent, a group's reward may subtract anything that does not depend on that group's
+own choices without biasing its gradient (AutoHAS uses this to pair each hyperparameter
+reward with the same validation batch's accuracy before the step). Adam with beta1 = 0
+(TuNAS); the caller skips updates during the warm-up (the first 30% of the search).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+
+ALL = "all"
 
 
 @dataclass(frozen=True)
@@ -35,12 +42,21 @@ class Controller:
         seed: Seeds the sampling generator.
     """
 
-    def __init__(self, sizes: Mapping[str, int], *, lr: float = 0.05, baseline_momentum: float = 0.95, seed: int = 0) -> None:
+    def __init__(
+        self,
+        sizes: Mapping[str, int],
+        *,
+        groups: Mapping[str, str] | None = None,
+        lr: float = 0.05,
+        baseline_momentum: float = 0.95,
+        seed: int = 0,
+    ) -> None:
         self.names = tuple(sizes)
         self.logits = {name: torch.zeros(size, requires_grad=True) for name, size in sizes.items()}
+        self.group_of = dict(groups) if groups is not None else {name: ALL for name in sizes}
         self.optimizer = torch.optim.Adam(list(self.logits.values()), lr=lr, betas=(0.0, 0.999))
         self.baseline_momentum = baseline_momentum
-        self.baseline: float | None = None
+        self.baselines: dict[str, float | None] = {g: None for g in sorted(set(self.group_of.values()))}
         self.generator = torch.Generator().manual_seed(seed)
 
     def probabilities(self) -> dict[str, list[float]]:
@@ -65,27 +81,37 @@ class Controller:
     def log_prob(self, sample: Sample, names: Sequence[str]) -> Tensor:
         return sum((torch.log_softmax(self.logits[n], 0)[sample.indices[n]] for n in names), torch.zeros(()))
 
-    def update(self, sample: Sample, reward: float, active: Sequence[str]) -> float:
-        """One REINFORCE step; returns the advantage R - b (b before this step)."""
-        baseline = reward if self.baseline is None else self.baseline
-        advantage = reward - baseline
-        loss = -advantage * self.log_prob(sample, active)
+    def _by_group(self, rewards: float | Mapping[str, float]) -> dict[str, float]:
+        if isinstance(rewards, Mapping):
+            return {g: float(rewards[g]) for g in self.baselines}
+        return {g: float(rewards) for g in self.baselines}
+
+    def update(self, sample: Sample, rewards: float | Mapping[str, float], active: Sequence[str]) -> dict[str, float]:
+        """One REINFORCE step; returns each group's advantage R_g - b_g (b before this step)."""
+        rewards = self._by_group(rewards)
+        advantages = {g: r - (r if self.baselines[g] is None else self.baselines[g]) for g, r in rewards.items()}
+        loss = torch.zeros(())
+        for name in active:
+            logp = torch.log_softmax(self.logits[name], 0)[sample.indices[name]]
+            loss = loss - advantages[self.group_of[name]] * logp
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        self.observe(reward)
-        return advantage
+        self.observe(rewards)
+        return advantages
 
-    def observe(self, reward: float) -> None:
-        """Update the moving-average baseline (also during warm-up)."""
+    def observe(self, rewards: float | Mapping[str, float]) -> None:
+        """Update the moving-average baselines (also during warm-up)."""
         m = self.baseline_momentum
-        self.baseline = reward if self.baseline is None else m * self.baseline + (1 - m) * reward
+        for g, r in self._by_group(rewards).items():
+            b = self.baselines[g]
+            self.baselines[g] = r if b is None else m * b + (1 - m) * r
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "logits": {n: l.detach().clone() for n, l in self.logits.items()},
             "optimizer": self.optimizer.state_dict(),
-            "baseline": self.baseline,
+            "baselines": self.baselines,
             "generator": self.generator.get_state(),
         }
 
@@ -94,7 +120,7 @@ class Controller:
             for n, l in self.logits.items():
                 l.copy_(state["logits"][n])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.baseline = state["baseline"]
+        self.baselines = dict(state["baselines"])
         self.generator.set_state(state["generator"])
 
 

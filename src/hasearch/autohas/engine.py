@@ -33,6 +33,7 @@ from hasearch.train.hparams import OPTIMIZERS, AugmentationSettings, TrainingHyp
 class StepResult:
     train_loss: float
     accuracy: float  # Q(alpha, h): validation-batch accuracy of W*
+    accuracy_before: float | None = None  # the same batch's accuracy of W (paired rewards)
     diverged: bool = False  # non-finite loss or W*: the sample fails and W is not updated
 
 
@@ -105,14 +106,19 @@ class SharedWeightsTrainer:
         return float(loss.detach())
 
     @torch.no_grad()
-    def reward_of(self, weights: Mapping[str, Tensor], arch: Any) -> float:
-        """Validation-batch accuracy of the network with ``weights`` swapped in.
+    def reward_of(self, weights: Mapping[str, Tensor], arch: Any, *, paired: bool = False) -> tuple[float, float | None]:
+        """Validation-batch accuracy of the network with ``weights`` swapped in, and (with
+        ``paired``) of the current weights W on the same batch.
 
         The swap copies W* into the parameters and restores W bit for bit afterwards
         (2x cheaper on CPU than torch.func.functional_call, measured).
         """
         x, y = self._val_batch()
         self.net.dropout = 0.0
+        before = None
+        if paired:
+            with self.net.bn_mode(BNMode.BATCH):
+                before = float((self.net(x, arch).argmax(1) == y).float().mean())
         params = dict(self.net.named_parameters())
         saved = {name: params[name].detach().clone() for name in weights}
         try:
@@ -123,9 +129,11 @@ class SharedWeightsTrainer:
         finally:
             for name, value in saved.items():
                 params[name].copy_(value)
-        return float((out.argmax(1) == y).float().mean())
+        return float((out.argmax(1) == y).float().mean()), before
 
-    def step(self, config: Mapping[str, Any], arch: Any, lr_scale: float) -> tuple[StepResult, torch.optim.Optimizer]:
+    def step(
+        self, config: Mapping[str, Any], arch: Any, lr_scale: float, *, paired: bool = False
+    ) -> tuple[StepResult, torch.optim.Optimizer]:
         """Gradient, W*, reward. The caller updates the controller, then calls
         ``optimizer.step()`` unless the sample diverged (a failed sample never touches W)."""
         optimizer = self.configure(config, lr_scale)
@@ -135,4 +143,5 @@ class SharedWeightsTrainer:
         w_star = temporary_weights(optimizer, self.names)  # W and the optimizer state are untouched
         if not all(bool(torch.isfinite(w).all()) for w in w_star.values()):
             return StepResult(loss, 0.0, diverged=True), optimizer
-        return StepResult(loss, self.reward_of(w_star, arch)), optimizer
+        accuracy, before = self.reward_of(w_star, arch, paired=paired)
+        return StepResult(loss, accuracy, before), optimizer

@@ -15,7 +15,7 @@ PLOT = "autohas/probabilities.png"
 
 
 class History:
-    """Entries ``{phase, step, progress, reward, accuracy, baseline, entropy, probabilities}``."""
+    """Entries ``{phase, step, progress, reward, accuracy, baselines, entropy, probabilities}``."""
 
     def __init__(self, run: RunDir, entries: list[dict[str, Any]] | None = None) -> None:
         self.run = run
@@ -31,7 +31,7 @@ class History:
                 "train_loss": result.train_loss,
                 "accuracy": result.accuracy,
                 "reward": reward,
-                "baseline": controller.baseline,
+                "baselines": dict(controller.baselines),
                 "entropy": controller.entropy(),
                 "probabilities": controller.probabilities(),
             }

@@ -12,10 +12,11 @@ Layout::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from hasearch.errors import RunDirError
 from hasearch.store.db import TrialDB, json_default
@@ -29,6 +30,21 @@ class RunDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db: TrialDB | None = None
+        self._lock: IO[str] | None = None
+
+    def lock(self) -> None:
+        """Hold this run for the calling process (released by :meth:`close` or at exit).
+
+        Raises:
+            RunDirError: if another process is searching in this run.
+        """
+        handle = open(self.path / ".lock", "a")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunDirError(f"run {str(self.path)!r} is in use by another hasearch process") from None
+        self._lock = handle
 
     @classmethod
     def check_new(cls, path: str | Path) -> Path:
@@ -64,6 +80,9 @@ class RunDir:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def file(self, name: str) -> Path:
         return self.path / name
