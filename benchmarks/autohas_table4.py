@@ -69,8 +69,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             problem = Problem(definition, data, args.epochs, seed)
-            for name, options in ROWS.items():
-                row = run_row(problem, options, args.minutes * 60, args.epochs, Path(tmp) / f"{seed}-{len(results[name])}-{name[:5]}")
+            for index, (name, options) in enumerate(ROWS.items()):
+                row = run_row(problem, options, args.minutes * 60, args.epochs, Path(tmp) / f"seed{seed}-row{index}")
                 results[name].append(row)
                 print(f"seed {seed} {name}: test {row['test_accuracy']:.4f} val {row['val_accuracy']:.4f}", flush=True)
                 out.write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
