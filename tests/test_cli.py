@@ -104,6 +104,11 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "no bound": (["search", "--space", "mbconv", "--dataset", "digits", "--out", str(tmp / "new")], "--budget and/or --trials"),
         "missing option": (["search", "--space", "mbconv"], "required"),
         "show a non-run": (["show", str(tmp)], "is not a hasearch run"),
+        "autohas without a time budget": ([*base, "--space", "mbconv", "--strategy", "autohas"], "AutoHAS needs a time budget"),
+        "autohas arch search without a supernet": (
+            [*base, "--space", "resnet-joint", "--strategy", "autohas", "--budget", "1m"],
+            "no supernet for model 'resnet-joint'",
+        ),
     }
 
 
@@ -126,6 +131,8 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "no bound",
         "missing option",
         "show a non-run",
+        "autohas without a time budget",
+        "autohas arch search without a supernet",
     ],
 )
 def test_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

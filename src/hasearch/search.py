@@ -24,7 +24,7 @@ from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
 from hasearch.settings import SearchSettings
-from hasearch.space import load_space, save_space
+from hasearch.space import SearchSpace, load_space, save_space
 from hasearch.store import RunDir, TrialRecord, TrialStatus
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
@@ -55,7 +55,11 @@ def prepare_search(settings: SearchSettings, out: str) -> PreparedSearch:
     definition = resolve_space(settings.space)
     entry = get_strategy(settings.strategy)
     source = resolve_dataset(settings.dataset)
-    return PreparedSearch(settings, out, definition, entry, make_splits(source, seed=settings.split_seed))
+    prepared = PreparedSearch(settings, out, definition, entry, make_splits(source, seed=settings.split_seed))
+    strategy = entry.make(_options(settings, definition.space))
+    if isinstance(strategy, SingleRunStrategy):
+        strategy.check(_problem(definition, prepared.data, settings), settings.time_budget)
+    return prepared
 
 
 def run_search(settings: SearchSettings, out: str, *, reporter: Reporter | None = None) -> dict[str, Any]:
@@ -106,15 +110,9 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
         run.close()
 
 
-def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings) -> Problem:
-    return Problem(definition, data, settings.max_budget, settings.seed, settings.budget_unit)
-
-
-def _search_and_compare(
-    run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
-) -> dict[str, Any]:
-    options = StrategyOptions(
-        problem.space,
+def _options(settings: SearchSettings, space: SearchSpace) -> StrategyOptions:
+    return StrategyOptions(
+        space,
         settings.seed,
         settings.min_budget,
         settings.max_budget,
@@ -122,7 +120,16 @@ def _search_and_compare(
         integer_budgets=settings.budget_unit == "epochs",
         checkpoint_seconds=settings.checkpoint_seconds,
     )
-    strategy = entry.make(options)
+
+
+def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings) -> Problem:
+    return Problem(definition, data, settings.max_budget, settings.seed, settings.budget_unit)
+
+
+def _search_and_compare(
+    run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
+) -> dict[str, Any]:
+    strategy = entry.make(_options(settings, problem.space))
     reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
     if isinstance(strategy, Strategy):
         search_seconds = _multi_trial(run, problem, settings, strategy, reporter, resume=resume)

@@ -26,6 +26,7 @@ from hasearch.autohas.history import History
 from hasearch.autohas.supernet import BNMode, MBConvSupernet
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.errors import UserError
+from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
 from hasearch.strategies.base import SearchContext, SingleRunStrategy
 
@@ -67,10 +68,14 @@ class DifferentiableAutoHAS(SingleRunStrategy):
     def __init__(self, *, arch_lr: float = 3e-3, controller_lr: float = 0.05, warmup: float = 0.3, seed: int = 0) -> None:
         self.arch_lr, self.controller_lr, self.warmup, self.seed = arch_lr, controller_lr, warmup, seed
 
+    def check(self, problem: Problem, time_budget: float | None) -> None:
+        if problem.definition.family.name != "mbconv" or time_budget is None:
+            raise UserError("the differentiable variant needs the mbconv model family and a time budget (--budget)")
+
     def run(self, context: SearchContext) -> dict[str, Any]:
         problem = context.problem
-        if problem.definition.family.name != "mbconv" or context.time_budget is None:
-            raise UserError("the differentiable variant needs the mbconv model family and a time budget")
+        self.check(problem, context.time_budget)
+        assert context.time_budget is not None
         torch.manual_seed(self.seed)
         net = MixtureSupernet(problem.space, problem.data.input_shape, problem.data.num_classes)
         trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed)

@@ -96,22 +96,27 @@ class AutoHAS(SingleRunStrategy):
             return [tuple(names)]
         return [p for p in (tuple(n for n in names if n in arch), tuple(n for n in names if n not in arch)) if p]
 
-    def _network(self, problem: Problem, searches_arch: bool) -> MBConvSupernet | FixedNetwork:
+    def check(self, problem: Problem, time_budget: float | None) -> None:
+        if time_budget is None and self.options.max_steps is None:
+            raise UserError("AutoHAS needs a time budget (--budget)")
+        arch = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
+        searches_arch = any(n in arch for phase in self.phases(problem) for n in phase)
+        if searches_arch and problem.definition.family.name != "mbconv":
+            raise UserError(f"AutoHAS has no supernet for model {problem.definition.family.name!r}; use autohas-hp")
+
+    @staticmethod
+    def _network(problem: Problem) -> MBConvSupernet | FixedNetwork:
         if problem.definition.family.name == "mbconv":
             return MBConvSupernet(problem.space, problem.data.input_shape, problem.data.num_classes)
-        if searches_arch:
-            raise UserError(f"AutoHAS has no supernet for model {problem.definition.family.name!r}; use hp-only mode")
         return FixedNetwork(problem.build(problem.space.baseline))
 
     # -------------------------------------------------------------------- run
     def run(self, context: SearchContext) -> dict[str, Any]:
         problem, options = context.problem, self.options
-        if context.time_budget is None and options.max_steps is None:
-            raise UserError("AutoHAS needs a time budget (--budget) or max_steps")
+        self.check(problem, context.time_budget)
         phases = self.phases(problem)
-        arch_names = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
         torch.manual_seed(self.seed)
-        net = self._network(problem, any(n in arch_names for phase in phases for n in phase))
+        net = self._network(problem)
         trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed, val_batch=options.val_batch)
         state = _RunState(base=dict(problem.space.baseline))
         if context.resume and context.run.has(CHECKPOINT):

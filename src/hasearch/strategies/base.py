@@ -120,6 +120,9 @@ class SearchContext:
 class SingleRunStrategy(ABC):
     """Base class of methods that search in one training run of a shared network."""
 
+    def check(self, problem: Problem, time_budget: float | None) -> None:  # noqa: B027 - optional
+        """Raise UserError if this method cannot search ``problem`` (called before any write)."""
+
     @abstractmethod
     def run(self, context: SearchContext) -> dict[str, Any]:
         """Search and return the derived configuration (active parameters only)."""

@@ -113,31 +113,23 @@ def train_child(
     Raises:
         TrialFailed: if the training loss becomes non-finite.
     """
-    hp = TrainingHyperparameters.from_config(config)
     train_split = train_split or data.train
     eval_split = eval_split or data.val
     state = state if state is not None else TrainState()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model.to(memory_format=fmt)
-    optimizer = hp.make_optimizer(model)
-    if state.optimizer is not None:
-        optimizer.load_state_dict(state.optimizer)
-    augment = BatchAugmenter.for_data(AugmentationSettings.from_config(config), data)
-    steps_per_epoch = max(1, len(train_split) // hp.batch_size)
-    run = TrainingRun(model, optimizer, augment, hp, fmt, steps_per_epoch, budget, seed)
-    end_step = max(1, round(budget.epochs * steps_per_epoch)) if math.isfinite(budget.epochs) else math.inf
-    start_epoch = state.step / steps_per_epoch
+    run = TrainingRun.for_config(model, config, data, budget, seed=seed, fmt=fmt, state=state, train_size=len(train_split))
+    steps = run.steps_per_epoch
+    end_step = max(1, round(budget.epochs * steps)) if math.isfinite(budget.epochs) else math.inf
+    start_epoch = state.step / steps
     while state.step < end_step and not run.out_of_time(state.seconds):
-        epoch_end = min(end_step, (state.step // steps_per_epoch + 1) * steps_per_epoch)
-        train_loss = run.train_until(train_split, state, epoch_end)
-        val_loss, val_acc = evaluate(model, eval_split, memory_format=fmt)
-        report = EpochReport(state.step / steps_per_epoch, train_loss, val_loss, val_acc, state.seconds)
+        train_loss = run.train_until(train_split, state, min(end_step, (state.step // steps + 1) * steps))
+        report = EpochReport(state.step / steps, train_loss, *evaluate(model, eval_split, memory_format=fmt), state.seconds)
         state.history.append(report)
         if on_epoch is not None:
             on_epoch(report)
-    state.optimizer = optimizer.state_dict()
+    state.optimizer = run.optimizer.state_dict()
     if not state.history:  # the budget was already reached: report the current weights
-        state.history.append(EpochReport(state.step / steps_per_epoch, math.nan, *evaluate(model, eval_split, memory_format=fmt), state.seconds))
+        state.history.append(EpochReport(start_epoch, math.nan, *evaluate(model, eval_split, memory_format=fmt), state.seconds))
     last = state.history[-1]
     if not math.isfinite(last.val_loss):
         raise TrialFailed(f"validation loss is {last.val_loss} after {last.epoch:.2f} epochs")
@@ -165,6 +157,28 @@ class TrainingRun:
         self.total_steps = max(1, round(budget.schedule * steps_per_epoch)) if math.isfinite(budget.schedule) else 0
         self.budget, self.seed = budget, seed
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
+
+    @classmethod
+    def for_config(
+        cls,
+        model: nn.Module,
+        config: Mapping[str, Any],
+        data: DataSplits,
+        budget: Budget,
+        *,
+        seed: int,
+        fmt: torch.memory_format,
+        state: TrainState,
+        train_size: int,
+    ) -> TrainingRun:
+        """Set up ``model`` (memory format), its optimizer (restored from ``state``) and augmentation."""
+        hp = TrainingHyperparameters.from_config(config)
+        model.to(memory_format=fmt)
+        optimizer = hp.make_optimizer(model)
+        if state.optimizer is not None:
+            optimizer.load_state_dict(state.optimizer)
+        augment = BatchAugmenter.for_data(AugmentationSettings.from_config(config), data)
+        return cls(model, optimizer, augment, hp, fmt, max(1, train_size // hp.batch_size), budget, seed)
 
     def out_of_time(self, seconds: float) -> bool:
         return self.budget.max_seconds is not None and seconds >= self.budget.max_seconds
