@@ -1,6 +1,7 @@
 """Search cost of AutoHAS (seed 000 Table 3 layout): wall time and peak memory of N search
 steps of AutoHAS (REINFORCE) and of the differentiable variant, against N training steps
-of the baseline network standalone. Each variant runs in its own subprocess; peak memory
+of the baseline network standalone (AutoHAS steps include the paired pre-step reward
+forward, as AutoHAS runs by default). Each variant runs in its own subprocess; peak memory
 is the process's peak RSS (VmHWM) over model construction, warm-up and the steps, minus its
 RSS once the data were loaded: weights, optimizer states, activations and allocator caches.
 
@@ -71,7 +72,7 @@ def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, f
             sample = controller.sample()
             config = bases.from_indices(sample.indices)
             if variant == "autohas":
-                result, optimizer = trainer.step(config, net.arch_of(config), 1.0)
+                result, optimizer = trainer.step(config, net.arch_of(config), 1.0, paired=True)  # as AutoHAS runs
                 reward = result.accuracy
             else:
                 optimizer = trainer.configure(config, 1.0)
