@@ -37,10 +37,12 @@ def main() -> None:
             subprocess.run([HASEARCH, "search", *extra, "--seed", str(seed), "--out", str(out)], check=True, capture_output=True)
             best = json.loads((out / "best.json").read_text())
             rows.append((seed, best, time.perf_counter() - start))
-            f, b = best["found"], best["baseline"]
-            print(f"seed {seed}: found test {f['test_accuracy']:.4f} val {f['val_accuracy']:.4f} | "
-                  f"baseline test {b['test_accuracy']:.4f} val {b['val_accuracy']:.4f} | wall {rows[-1][2]:.0f}s", flush=True)
+            parts = [f"{who} test {best[who]['test_accuracy']:.4f} val {best[who]['val_accuracy']:.4f}"
+                     for who in ("found", "baseline") if best.get(who)]
+            print(f"seed {seed}: " + " | ".join(parts) + f" | wall {rows[-1][2]:.0f}s", flush=True)
     for who in ("found", "baseline"):
+        if not all(r[1].get(who) for r in rows):
+            continue
         tests = [100 * r[1][who]["test_accuracy"] for r in rows]
         vals = [100 * r[1][who]["val_accuracy"] for r in rows]
         sd = statistics.stdev(tests) if len(tests) > 1 else 0.0
