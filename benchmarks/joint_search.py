@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import tempfile
 import time
@@ -124,7 +123,9 @@ def summarise(results: dict[str, list[dict[str, Any]]], baseline: list[dict[str,
 
     lines.append(f"| baseline | {fmt([b['val_accuracy'] for b in baseline])} | {fmt([b['test_accuracy'] for b in baseline])} | - | - | - |")
     for name, runs in results.items():
-        mean = lambda k: statistics.mean(r[k] for r in runs)  # noqa: E731
+        def mean(key: str, runs: list[dict[str, Any]] = runs) -> float:
+            return statistics.mean(r[key] for r in runs)
+
         lines.append(
             f"| {name} | {fmt([r['val_accuracy'] for r in runs])} | {fmt([r['test_accuracy'] for r in runs])} "
             f"| {mean('trials'):.1f} | {mean('full_budget'):.1f} | {mean('epochs_trained'):.0f} |"

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from hasearch.autohas import AutoHAS, AutoHASOptions, BNMode, Controller, MBConvSupernet, recalibrate_bn
+from hasearch.autohas import (
+    AutoHAS,
+    AutoHASOptions,
+    BNMode,
+    Controller,
+    MBConvSupernet,
+    recalibrate_bn,
+)
 from hasearch.autohas.engine import SharedWeightsTrainer
 from hasearch.autohas.flops import MacTable
 from hasearch.autohas.temporary import temporary_weights

@@ -11,7 +11,6 @@ from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.data.augment import BatchAugmenter, mixup
 from hasearch.errors import DataError
 from hasearch.train.hparams import AugmentationSettings
-
 from tests.conftest import SHARED_CIFAR
 
 

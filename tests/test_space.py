@@ -9,7 +9,15 @@ import yaml
 
 from hasearch.catalog import builtin_space_names, resolve_space
 from hasearch.errors import SpaceError
-from hasearch.space import Kind, Role, SearchSpace, dump_space, load_space, space_from_dict, space_to_dict
+from hasearch.space import (
+    Kind,
+    Role,
+    SearchSpace,
+    dump_space,
+    load_space,
+    space_from_dict,
+    space_to_dict,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "small-mbconv.yaml"
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from hasearch import RandomSearch
-from hasearch.strategies.registry import STRATEGIES, StrategyOptions
-from hasearch.strategies.base import SingleRunStrategy, Strategy
 from hasearch.space import SearchSpace
+from hasearch.strategies.base import SingleRunStrategy, Strategy
+from hasearch.strategies.registry import STRATEGIES, StrategyOptions
 from tests.strategy_contract import check_contract, drive, toy_space
 
 

@@ -16,10 +16,10 @@ or ``RUNNING`` (running statistics, after :func:`recalibrate_bn` for one child).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from enum import Enum
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F

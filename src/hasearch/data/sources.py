@@ -154,10 +154,7 @@ def _read_images(
     with ThreadPoolExecutor(max_workers=4) as pool:
         arrays = list(pool.map(read, [f for f, _ in files]))
     stack = np.stack(arrays)
-    if stack.ndim == 3:
-        stack = stack[:, None]
-    else:
-        stack = stack.transpose(0, 3, 1, 2)
+    stack = stack[:, None] if stack.ndim == 3 else stack.transpose(0, 3, 1, 2)
     x = torch.from_numpy(np.ascontiguousarray(stack)).float().div_(255.0)
     y = torch.tensor([label for _, label in files], dtype=torch.int64)
     return ImageSet(x, y, classes)

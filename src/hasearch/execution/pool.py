@@ -63,7 +63,7 @@ class ProcessPoolTrialExecutor:
                 broken = True
                 results.append((task, TrialOutcome(float("inf"), error=f"worker process died: {exc}")))
         if broken:
-            for future, task in list(self._futures.items()):
+            for task in self._futures.values():
                 results.append((task, TrialOutcome(float("inf"), error="worker process died")))
             self._futures.clear()
             self._pool = self._new_pool()

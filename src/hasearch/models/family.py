@@ -8,7 +8,6 @@ from typing import Any
 
 from torch import nn
 
-
 InputShape = tuple[int, int, int]  # (channels, height, width)
 Builder = Callable[[Mapping[str, Any], InputShape, int], nn.Module]
 ValueCheck = Callable[[Any], bool]

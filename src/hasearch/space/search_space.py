@@ -183,10 +183,7 @@ def _default(p: ParamSpec) -> Any:
     if p.kind in (Kind.CATEGORICAL, Kind.ORDINAL):
         return p.choices[0]
     assert p.low is not None and p.high is not None
-    if p.log:
-        mid = float(np.sqrt(p.low * p.high))
-    else:
-        mid = (p.low + p.high) / 2
+    mid = float(np.sqrt(p.low * p.high)) if p.log else (p.low + p.high) / 2
     return round(mid) if p.kind is Kind.INT else mid
 
 
