@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from partial import load_partial
 
 from hasearch.autohas import AutoHAS, AutoHASOptions
 from hasearch.catalog import resolve_space
@@ -64,12 +65,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     data = make_splits(resolve_dataset(args.dataset))
     definition = resolve_space("mbconv")
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in ROWS}
     out = Path(args.out or f"benchmarks/results/autohas_table4_{Path(args.dataset.split(':')[-1]).name}.json")
+    results = load_partial(out, vars(args), list(ROWS))
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
+        for position, seed in enumerate(args.seeds):
             problem = Problem(definition, data, args.epochs, seed)
             for index, (name, options) in enumerate(ROWS.items()):
+                if len(results[name]) > position:
+                    continue
                 row = run_row(problem, options, args.minutes * 60, args.epochs, Path(tmp) / f"seed{seed}-row{index}")
                 results[name].append(row)
                 print(f"seed {seed} {name}: test {row['test_accuracy']:.4f} val {row['val_accuracy']:.4f}", flush=True)

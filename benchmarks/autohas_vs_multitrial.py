@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from partial import load_partial
 
 from hasearch.search import run_search
 from hasearch.settings import SearchSettings
@@ -45,10 +46,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     t = args.minutes
     plan = [("autohas", t), ("random", t), ("bohb", t), ("random", 5 * t), ("bohb", 5 * t)]
-    results: dict[str, list[dict[str, Any]]] = {f"{s} {m:g} min": [] for s, m in plan}
+    results = load_partial(Path(args.out), vars(args), [f"{s} {m:g} min" for s, m in plan])
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in args.seeds:
+        for position, seed in enumerate(args.seeds):
             for strategy, minutes in plan:
+                if len(results[f"{strategy} {minutes:g} min"]) > position:
+                    continue
                 row = search(strategy, minutes, seed, Path(tmp), args.dataset)
                 results[f"{strategy} {minutes:g} min"].append(row)
                 print(f"seed {seed} {strategy} {minutes:g} min: test {row['test_accuracy']:.4f}", flush=True)

@@ -89,7 +89,7 @@ def optuna_method(problem: Problem, seed: int, seconds: float) -> dict[str, Any]
         trials += 1
 
         def report(r: EpochReport, trial: Any = trial) -> None:
-            trial.report(1.0 - r.val_accuracy, int(round(r.epoch)))
+            trial.report(1.0 - r.val_accuracy, round(r.epoch))
             if trial.should_prune():
                 raise optuna.TrialPruned()
 
@@ -160,12 +160,12 @@ def main() -> None:
             problem = Problem(definition, data, MAX_B, seed)
             score, _ = score_configuration(problem, definition.baseline, MAX_B, label="baseline", reporter=NullReporter())
             baseline.append({"val_accuracy": score.val_accuracy, "test_accuracy": score.test_accuracy})
-            for name in results:
+            for name, rows in results.items():
                 if name == "optuna-tpe-hyperband":
                     outcome = optuna_method(problem, seed, args.minutes * 60)
                 else:
                     outcome = hasearch_method(name, seed, args.minutes * 60, Path(tmp))
-                results[name].append(outcome)
+                rows.append(outcome)
                 print(f"seed {seed} {name}: val {outcome['val_accuracy']:.4f} test {outcome['test_accuracy']:.4f} trials {outcome['trials']}", flush=True)
             Path(args.out).write_text(json.dumps({"args": vars(args), "baseline": baseline, "results": results}, indent=1))
     print(f"\n{len(args.seeds)} seeds, {args.minutes:g} min of search each, {args.threads} thread(s)\n")

@@ -1,8 +1,9 @@
 """Wall time of the same search with --workers 1 and --workers 2 (process pool), side by
-side: random search, a fixed number of trials, ``mbconv`` on mnist5k. Both runs write the
-same trials (same ids, configurations and budgets); the ratio is wall time 1 / wall time 2.
+side: random search, a fixed number of trials, ``--space`` (default mbconv) on mnist5k.
+Both runs write the same trials (same ids, configurations and budgets); the ratio is wall time 1 / wall time 2.
 
     .venv/bin/python benchmarks/workers.py --trials 8 --epochs 2 --repeats 3
+    .venv/bin/python benchmarks/workers.py --space resnet-joint --trials 8 --epochs 2 --repeats 3
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ HASEARCH = str(Path(sys.executable).with_name("hasearch"))
 
 
 def timed_search(out: Path, workers: int, args: argparse.Namespace) -> float:
-    cmd = [HASEARCH, "search", "--space", "mbconv", "--strategy", "random", "--dataset", args.dataset,
+    cmd = [HASEARCH, "search", "--space", args.space, "--strategy", "random", "--dataset", args.dataset,
            "--trials", str(args.trials), "--epochs", str(args.epochs), "--out", str(out),
            "--workers", str(workers), "--no-baseline", "--final-budget", "0.1"]
     start = time.perf_counter()
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--space", default="mbconv")
     args = parser.parse_args()
     times: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -40,7 +42,7 @@ def main() -> None:
             for workers in (1, 2):
                 times[workers].append(timed_search(Path(tmp) / f"{r}-{workers}", workers, args))
     one, two = (statistics.median(times[w]) for w in (1, 2))
-    print(f"{args.dataset}, mbconv, random search, {args.trials} trials x {args.epochs:g} epochs, median of {args.repeats}")
+    print(f"{args.dataset}, {args.space}, random search, {args.trials} trials x {args.epochs:g} epochs, median of {args.repeats}")
     print(f"--workers 1: {one:.1f} s   --workers 2: {two:.1f} s   ratio {one / two:.2f}")
 
 

@@ -136,7 +136,7 @@ def test_mac_table_is_exact() -> None:
 def test_modes_pick_parameters_by_role(digits: DataSplits) -> None:
     problem = Problem(resolve_space("mbconv"), digits, 1)
     arch = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
-    phases = lambda mode: AutoHAS(options=AutoHASOptions(mode=mode)).phases(problem)  # noqa: E731
+    phases = lambda mode: AutoHAS(options=AutoHASOptions(mode=mode)).phases(problem)
     assert set(phases("arch-only")[0]) == arch
     assert not set(phases("hp-only")[0]) & arch and "mixup_alpha" in phases("hp-only")[0]
     assert len(phases("joint")) == 1 and set(phases("joint")[0]) == set(problem.space.names)

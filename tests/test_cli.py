@@ -154,6 +154,6 @@ def test_out_holding_a_run_is_untouched(finished_run: Path, capsys: pytest.Captu
 
 def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("hasearch")
-    result = subprocess.run([str(exe), "search", "--space", "nope", "--dataset", "digits", "--trials", "1", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    result = subprocess.run([str(exe), "search", "--space", "nope", "--dataset", "digits", "--trials", "1", "--out", str(tmp_path / "x")], check=False, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["hasearch: error: unknown space 'nope' (built-in: mbconv, resnet-joint; or give a .yaml file)"]

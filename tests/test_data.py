@@ -25,7 +25,7 @@ def test_digits_split_is_deterministic_disjoint_and_stratified(digits: DataSplit
         share = torch.bincount(split.y, minlength=10).float() / len(split)
         assert torch.all((share - 0.1).abs() < 0.03)
     # disjoint: no image appears in two splits
-    rows = lambda s: {tuple(r.tolist()) for r in s.x.flatten(1)}  # noqa: E731
+    rows = lambda s: {tuple(r.tolist()) for r in s.x.flatten(1)}
     assert not rows(digits.train) & rows(digits.test)
     other = make_splits(resolve_dataset("digits"), seed=1)
     assert not torch.equal(other.test.y, digits.test.y)
@@ -137,7 +137,7 @@ def test_mixup_is_a_convex_pairing() -> None:
     x = torch.arange(8.0).reshape(8, 1, 1, 1)
     y = torch.arange(8)
     torch.manual_seed(0)
-    mixed, ya, yb, lam = mixup(x, y, 0.4, gen)
+    mixed, _ya, yb, lam = mixup(x, y, 0.4, gen)
     assert 0.0 <= lam <= 1.0
     assert torch.allclose(mixed.flatten(), lam * y.float() + (1 - lam) * yb.float())
     assert sorted(yb.tolist()) == list(range(8))

@@ -158,7 +158,7 @@ def test_kde_pdf_matches_statsmodels_when_all_levels_are_present() -> None:
     rng = np.random.default_rng(0)
     for _ in range(30):
         searcher.observe(space.sample(rng), 1.0, float(rng.random()))
-    good, bad = searcher._model(1.0)
+    _good, bad = searcher._model(1.0)
     points = searcher._candidates(bad)
     assert np.allclose(searcher.pdf(bad, points), bad.pdf(points))
 

@@ -74,7 +74,7 @@ def test_parallel_workers_keep_busy_and_record_everything(tmp_path: Path) -> Non
 
 def test_replay_restores_the_strategy_and_returns_unfinished_jobs(tmp_path: Path) -> None:
     db = TrialDB(tmp_path / "t.sqlite")
-    make = lambda: hasearch.BOHB(toy_space(), min_budget=1, max_budget=9, seed=3, min_points_in_model=2)  # noqa: E731
+    make = lambda: hasearch.BOHB(toy_space(), min_budget=1, max_budget=9, seed=3, min_points_in_model=2)
     _run(db, make(), FunctionExecutor(), 25)
     # simulate a kill: two trials started but never finished
     first = make()

@@ -38,4 +38,4 @@ def test_random_search_covers_the_prior() -> None:
     lrs = np.log10([j.config["lr"] for j in jobs])
     assert lrs.min() < -3.5 and lrs.max() > -0.5  # log-uniform over [1e-4, 1]
     assert abs(np.mean([j.config["opt"] == "sgd" for j in jobs]) - 0.5) < 0.1
-    assert set(j.config["layers"] for j in jobs) == set(range(1, 9))
+    assert {j.config["layers"] for j in jobs} == set(range(1, 9))

@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from hasearch.space import Role, SearchSpace, derive, load_space  # noqa: E402
-from hasearch.strategies import (  # noqa: E402
+from hasearch.space import Role, SearchSpace, derive, load_space
+from hasearch.strategies import (
     BOHB,
     Hyperband,
     Job,
@@ -16,13 +16,13 @@ from hasearch.strategies import (  # noqa: E402
 __all__ = [
     "BOHB",
     "Hyperband",
-    "SuccessiveHalving",
     "Job",
     "RandomSearch",
     "Role",
     "SearchSpace",
     "SingleRunStrategy",
     "Strategy",
+    "SuccessiveHalving",
     "__version__",
     "derive",
     "load_space",

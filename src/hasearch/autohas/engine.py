@@ -53,7 +53,7 @@ class SharedWeightsTrainer:
         self.val_batch = val_batch
         decay = [p for p in supernet.parameters() if p.ndim > 1]
         no_decay = [p for p in supernet.parameters() if p.ndim <= 1]
-        groups = lambda: [{"params": decay, "weight_decay": 0.0}, {"params": no_decay, "weight_decay": 0.0}]  # noqa: E731
+        groups = lambda: [{"params": decay, "weight_decay": 0.0}, {"params": no_decay, "weight_decay": 0.0}]
         self.optimizers = {name: make(groups(), TrainingHyperparameters()) for name, make in OPTIMIZERS.items()}
         self.names = {p: n for n, p in supernet.named_parameters()}
         self._augmenters: dict[AugmentationSettings, BatchAugmenter] = {}

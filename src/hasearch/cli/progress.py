@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console
 from rich.progress import (
@@ -32,7 +33,7 @@ class RichReporter:
         )
         self.tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> RichReporter:
+    def __enter__(self) -> Self:
         self.progress.start()
         return self
 

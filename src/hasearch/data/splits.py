@@ -71,7 +71,7 @@ def make_splits(
     train_idx, val_idx = _stratified(pool.y, val_fraction / (1.0 - test_fraction), seed + 1)
     train, val = _subset(pool, train_idx), _subset(pool, val_idx)
     mean, std = _channel_stats(train.x)
-    norm = lambda s: Split((s.x - mean) / std, s.y)  # noqa: E731
+    norm = lambda s: Split((s.x - mean) / std, s.y)
     return DataSplits(
         name=source.spec,
         train=norm(train),

@@ -35,6 +35,23 @@ def _branch(cin: int, cout: int, stride: int) -> nn.Sequential:
     )
 
 
+class StridedProjection(nn.Module):
+    """A 1x1 convolution with stride s, computed as subsampling then a stride-1 1x1 conv.
+
+    Identical output (a 1x1 kernel at stride s reads exactly the pixels ``x[..., ::s, ::s]``),
+    but avoids a torch 2.13 CPU bug: the backward pass of a strided 1x1 conv in
+    channels_last with fewer than 16 input channels corrupts the heap (SIGSEGV/abort).
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = nn.Conv2d(cin, cout, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x[:, :, :: self.stride, :: self.stride] if self.stride > 1 else x)
+
+
 class ResBlock(nn.Module):
     """x (or its projection) + Mul(branches(x)); Mul = Shake-Shake or ShakeDrop."""
 
@@ -44,7 +61,7 @@ class ResBlock(nn.Module):
         self.death_rate = death_rate
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(StridedProjection(cin, cout, stride), nn.BatchNorm2d(cout))
 
     def forward(self, x: Tensor) -> Tensor:
         outs = [branch(x) for branch in self.branches]
@@ -59,7 +76,7 @@ def stage_widths(filters: int, widen: list[float]) -> list[int]:
     """Filters_j = round(WidenFactor_j * Filters_{j-1}) (seed 002 Eq. 1), at least 1."""
     widths, prev = [], filters
     for w in widen:
-        prev = max(1, int(round(w * prev)))
+        prev = max(1, round(w * prev))
         widths.append(prev)
     return widths
 

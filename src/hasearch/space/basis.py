@@ -43,7 +43,7 @@ class Basis:
             return self.values[int(np.argmax(p))]  # Eq. 4 / Eq. 5 categorical: one_hot(argmax P)
         value = float(np.dot(p, np.asarray(self.values, dtype=float)))  # Eq. 3 with C^h = P^h
         value = min(max(value, self.param.low), self.param.high)  # guard rounding at the bounds
-        return int(round(value)) if self.param.kind is Kind.INT else value
+        return round(value) if self.param.kind is Kind.INT else value
 
 
 def basis_of(p: ParamSpec) -> Basis:
@@ -56,7 +56,7 @@ def basis_of(p: ParamSpec) -> Basis:
         return Basis(p, tuple(range(int(p.low), int(p.high) + 1)))
     grid = np.geomspace(p.low, p.high, m) if p.log else np.linspace(p.low, p.high, m)
     if p.kind is Kind.INT:
-        return Basis(p, tuple(dict.fromkeys(int(round(v)) for v in grid)))
+        return Basis(p, tuple(dict.fromkeys(round(v) for v in grid)))
     return Basis(p, tuple(float(v) for v in grid))
 
 
@@ -94,7 +94,7 @@ class BasisSet:
         """
         unknown = set(probabilities) - set(self._index)
         if unknown:
-            raise SpaceError(f"derive: unknown parameter {sorted(unknown)[0]!r}")
+            raise SpaceError(f"derive: unknown parameter {min(unknown)!r}")
         values = dict(self.space.baseline if base is None else base)
         for name, probs in probabilities.items():
             values[name] = self[name].combine(probs)

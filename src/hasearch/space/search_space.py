@@ -189,7 +189,7 @@ def _default(p: ParamSpec) -> Any:
 
 def _native(p: ParamSpec, value: Any) -> Any:
     if p.kind is Kind.INT:
-        return int(round(value))
+        return round(value)
     if p.kind is Kind.FLOAT:
         return float(value)
     return value
@@ -207,7 +207,7 @@ def _specs_from_configspace(space: CS.ConfigurationSpace, role: Role) -> list[Pa
     specs = []
     for hp in space.values():
         meta_role = Role((hp.meta or {}).get(_ROLE_KEY, role))
-        common = dict(name=hp.name, role=meta_role, condition=conditions.get(hp.name))
+        common = {"name": hp.name, "role": meta_role, "condition": conditions.get(hp.name)}
         if isinstance(hp, CS.CategoricalHyperparameter):
             specs.append(ParamSpec(kind=Kind.CATEGORICAL, choices=tuple(hp.choices), default=hp.default_value, **common))
         elif isinstance(hp, CS.OrdinalHyperparameter):

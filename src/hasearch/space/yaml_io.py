@@ -145,7 +145,7 @@ def _parse_param(raw: Mapping[str, Any], where: str, default_m: int) -> ParamSpe
     _no_unknown_keys(raw, _PARAM_KEYS, where)
     role = _enum(Role, raw.get("role"), f"{where}: role")
     kind = _enum(Kind, raw.get("type"), f"{where}: type")
-    common: dict[str, Any] = dict(name=name, role=role, kind=kind, condition=_parse_condition(raw.get("active_if"), where))
+    common: dict[str, Any] = {"name": name, "role": role, "kind": kind, "condition": _parse_condition(raw.get("active_if"), where)}
     if kind in (Kind.CATEGORICAL, Kind.ORDINAL):
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices or len(set(map(repr, choices))) != len(choices):

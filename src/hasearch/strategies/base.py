@@ -100,7 +100,7 @@ class Strategy(ABC):
     def _next_job(self) -> Job | None:
         """Propose the next job (``job_id`` from :meth:`_new_job`)."""
 
-    def _observe(self, job: Job, loss: float) -> None:  # noqa: B027 - optional hook
+    def _observe(self, job: Job, loss: float) -> None:
         """Learn from a finished job (``loss`` is +inf for failures)."""
 
 
@@ -120,7 +120,7 @@ class SearchContext:
 class SingleRunStrategy(ABC):
     """Base class of methods that search in one training run of a shared network."""
 
-    def check(self, problem: Problem, time_budget: float | None) -> None:  # noqa: B027 - optional
+    def check(self, problem: Problem, time_budget: float | None) -> None:
         """Raise UserError if this method cannot search ``problem`` (called before any write)."""
 
     @abstractmethod

@@ -31,7 +31,7 @@ def max_halvings(min_budget: float, max_budget: float, eta: int) -> int:
         raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget}, {max_budget}")
     if eta < 2:
         raise ValueError(f"eta must be >= 2, got {eta}")
-    return int(math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9))
+    return math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9)
 
 
 def rung_budgets(min_budget: float, max_budget: float, eta: int, *, integer: bool = False) -> tuple[float, ...]:

@@ -183,7 +183,7 @@ class KDESearcher(Searcher):
         for value, hp in zip(vector, self.hps, strict=True):
             spec = self.space[hp.name]
             if spec.kind in (Kind.CATEGORICAL, Kind.ORDINAL):
-                index = int(round(value * (len(spec.choices) - 1))) if spec.kind is Kind.ORDINAL else int(value)
+                index = round(value * (len(spec.choices) - 1)) if spec.kind is Kind.ORDINAL else int(value)
                 values[hp.name] = spec.choices[min(max(index, 0), len(spec.choices) - 1)]
             else:
                 values[hp.name] = hp.to_value(np.array([min(max(value, 0.0), 1.0)]))[0]

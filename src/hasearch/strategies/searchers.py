@@ -27,7 +27,7 @@ class Searcher(ABC):
     def suggest(self) -> CS.Configuration:
         """A configuration to evaluate on the smallest budget of a new bracket."""
 
-    def observe(self, config: CS.Configuration, budget: float, loss: float) -> None:  # noqa: B027 - optional
+    def observe(self, config: CS.Configuration, budget: float, loss: float) -> None:
         """Learn that ``config`` scored ``loss`` (+inf if it failed) on ``budget``."""
 
 
