@@ -91,6 +91,8 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "out-of-range yaml value": ([*base, "--space", str(tmp / "range.yaml")], "default 0.5 is outside"),
         "out-of-range epochs": ([*base, "--space", "mbconv", "--epochs", "0"], "must be positive"),
         "out-of-range trials": ([*base, "--space", "mbconv", "--trials", "0"], "--trials must be >= 1"),
+        "out-of-range threads": ([*base, "--space", "mbconv", "--threads", "0"], "--threads must be >= 1"),
+        "out-of-range workers": ([*base, "--space", "mbconv", "--workers", "0"], "--workers must be >= 1"),
         "bad budget": ([*base, "--space", "mbconv", "--budget", "soon"], "is not a duration"),
         "missing space file": ([*base, "--space", str(tmp / "none.yaml")], "does not exist"),
         "missing image folder": (
@@ -124,6 +126,8 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "out-of-range yaml value",
         "out-of-range epochs",
         "out-of-range trials",
+        "out-of-range threads",
+        "out-of-range workers",
         "bad budget",
         "missing space file",
         "missing image folder",

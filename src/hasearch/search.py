@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
+
 from hasearch import __version__
 from hasearch.analysis import rank_correlation
 from hasearch.artifacts import save_final_model
@@ -18,7 +20,7 @@ from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
 from hasearch.execution.pool import ProcessPoolTrialExecutor
-from hasearch.execution.recipe import ProblemRecipe, threads_per_worker
+from hasearch.execution.recipe import ProblemRecipe
 from hasearch.final import score_configuration
 from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
@@ -129,6 +131,8 @@ def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSett
 def _search_and_compare(
     run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
 ) -> dict[str, Any]:
+    if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
+        torch.set_num_threads(settings.threads)
     strategy = entry.make(_options(settings, problem.space))
     reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
     if isinstance(strategy, Strategy):
@@ -183,7 +187,7 @@ def make_executor(settings: SearchSettings, problem: Problem, run: RunDir, repor
         max_budget=settings.max_budget,
         seed=settings.seed,
         budget_unit=settings.budget_unit,
-        threads=threads_per_worker(settings.workers),
+        threads=settings.trial_threads,
     )
     if settings.executor == "ray":
         from hasearch.execution.ray_executor import RayTrialExecutor

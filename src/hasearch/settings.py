@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -48,6 +49,8 @@ class SearchSettings:
         eta: Halving rate of multi-fidelity methods.
         final_budget: Budget of the final retraining (default: ``max_budget``).
         workers: Trials evaluated in parallel.
+        threads: CPU threads of each training process (``None``: all cores in-process,
+            this machine's cores divided between the workers of a pool).
         executor: ``local`` (in-process / process pool) or ``ray``.
         address: Address of an existing Ray cluster (``None``: start a local one).
         compare_baseline: Retrain and test the baseline next to the found configuration.
@@ -67,6 +70,7 @@ class SearchSettings:
     eta: int = 3
     final_budget: float | None = None
     workers: int = 1
+    threads: int | None = None
     executor: str = "local"
     address: str | None = None
     compare_baseline: bool = True
@@ -87,12 +91,19 @@ class SearchSettings:
             raise UserError(f"--eta must be >= 2, got {self.eta}")
         if self.workers < 1:
             raise UserError(f"--workers must be >= 1, got {self.workers}")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {self.threads}")
         if self.final_budget is not None and self.final_budget <= 0:
             raise UserError(f"--final-budget must be positive, got {self.final_budget}")
 
     @property
     def retrain_budget(self) -> float:
         return self.final_budget if self.final_budget is not None else self.max_budget
+
+    @property
+    def trial_threads(self) -> int:
+        """Threads per pool or Ray worker: ``threads``, or the cores split between the workers."""
+        return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

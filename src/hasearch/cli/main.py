@@ -66,6 +66,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--final-budget", "--final-epochs", dest="final_budget", type=_positive_float,
                    help="budget of the final retraining (default --max-budget)")
     p.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1)")
+    p.add_argument("--threads", type=int, help="CPU threads per training process (default: all cores in-process, cores / workers in a pool)")
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="local processes or a Ray cluster")
     p.add_argument("--address", help="address of a running Ray cluster (default: start a local one)")
     p.add_argument("--no-baseline", dest="compare_baseline", action="store_false",
@@ -114,6 +115,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         eta=args.eta,
         final_budget=args.final_budget,
         workers=args.workers,
+        threads=args.threads,
         executor=args.executor,
         address=args.address,
         compare_baseline=args.compare_baseline,

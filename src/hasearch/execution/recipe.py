@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +33,3 @@ class ProblemRecipe:
         data = make_splits(resolve_dataset(self.dataset), seed=self.split_seed)
         return Problem(definition, data, self.max_budget, self.seed, self.budget_unit)
 
-
-def threads_per_worker(workers: int) -> int:
-    """Split this machine's cores between ``workers`` trial processes."""
-    return max(1, (os.cpu_count() or 1) // workers)
