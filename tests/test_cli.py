@@ -68,6 +68,9 @@ def test_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     assert "autohas" in text and "mnist5k" in text and "test accuracy" in text
     assert (out / "best.json").exists()
+    assert main(["show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "steps" in shown and "trials:" not in shown  # a single-run search reports its steps, not trials
 
 
 BAD_YAML = "name: x\nparameters:\n  - name: [unclosed\n"

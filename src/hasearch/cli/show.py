@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hasearch.analysis import rank_correlation
+from hasearch.autohas.history import HISTORY
 from hasearch.search import BEST, best_trial
 from hasearch.store import RunDir, TrialStatus
 
@@ -34,11 +35,27 @@ def show_run(path: str, console: Console) -> None:
     correlation = rank_correlation(trials)
     if len(correlation["budgets"]) > 1:
         console.print(correlation_table(correlation))
-    finished = sum(t.status is TrialStatus.FINISHED for t in trials)
-    failed = sum(t.status is TrialStatus.FAILED for t in trials)
-    running = sum(t.status is TrialStatus.RUNNING for t in trials)
-    console.print(f"trials: {finished} finished, {failed} failed" + (f", {running} running" if running else ""))
+    if run.has(HISTORY):
+        console.print(single_run_summary(run.read_json(HISTORY)))
+    else:
+        finished = sum(t.status is TrialStatus.FINISHED for t in trials)
+        failed = sum(t.status is TrialStatus.FAILED for t in trials)
+        running = sum(t.status is TrialStatus.RUNNING for t in trials)
+        console.print(f"trials: {finished} finished, {failed} failed" + (f", {running} running" if running else ""))
     run.close()
+
+
+def single_run_summary(history: Mapping[str, Any]) -> str:
+    """Steps and controller entropy of a single-run (AutoHAS) search, from its history file."""
+    entries = history.get("entries") or []
+    steps = [p["steps"] for p in history.get("phases") or [] if "steps" in p]
+    if entries:
+        last = entries[-1]
+        text = f"controller steps: {last['step']} (phase {last['phase']}), entropy {entries[0]['entropy']:.1f} -> {last['entropy']:.1f}"
+        return text + " (probabilities over time: autohas/probabilities.png)"
+    if steps:
+        return f"search steps: {sum(steps)}"
+    return "search steps: none recorded"
 
 
 def _pct(value: float | None) -> str:
