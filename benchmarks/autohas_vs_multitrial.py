@@ -50,10 +50,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for position, seed in enumerate(args.seeds):
             for strategy, minutes in plan:
-                if len(results[f"{strategy} {minutes:g} min"]) > position:
+                rows = results[f"{strategy} {minutes:g} min"]
+                if len(rows) > position:
                     continue
                 row = search(strategy, minutes, seed, Path(tmp), args.dataset)
-                results[f"{strategy} {minutes:g} min"].append(row)
+                rows.append(row)
                 print(f"seed {seed} {strategy} {minutes:g} min: test {row['test_accuracy']:.4f}", flush=True)
                 Path(args.out).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     print(f"\n{args.dataset}, mbconv, seeds {args.seeds}, final retraining 9 epochs\n")

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +10,7 @@ from torch import nn
 
 from hasearch.catalog import builtin_space_names, resolve_space
 from hasearch.models.mbconv import MBConvNet
-from hasearch.models.resnet_joint import stage_widths
+from hasearch.models.resnet_joint import StridedProjection, stage_widths
 from hasearch.models.shake import shake_drop, shake_shake
 from hasearch.train.cost import count_macs, count_parameters
 
@@ -106,17 +109,12 @@ print("ok")
 def test_random_configurations_train_in_channels_last_without_crashing() -> None:
     """Forward + backward in channels_last, as the trainer runs children, in a subprocess so a
     native crash (torch 2.13's strided 1x1 conv backward with < 16 channels) fails the test."""
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, "-c", TRAIN_STEPS_SCRIPT], check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "ok"
 
 
 def test_strided_projection_equals_a_strided_1x1_convolution() -> None:
-    from hasearch.models.resnet_joint import StridedProjection
-
     projection = StridedProjection(5, 7, 2)
     reference = nn.Conv2d(5, 7, 1, 2, bias=False)
     reference.weight.data.copy_(projection.conv.weight)
