@@ -184,6 +184,8 @@ class BOHB(HyperbandScheduler):
         bandwidth_factor: Candidate bandwidth widening (default 3).
         min_bandwidth: KDE bandwidth floor (default 1e-3).
         min_points_in_model: N_min, at least d + 1 (default d + 1).
+        adaptive_floor: Opt-in departure from the paper: continuous KDE bandwidths are also at
+            least adaptive_floor / min(100, n + 1) for n points (default None: off).
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class BOHB(HyperbandScheduler):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         min_points_in_model: int | None = None,
+        adaptive_floor: float | None = None,
     ) -> None:
         s = as_space(space)
         searcher = KDESearcher(
@@ -212,6 +215,7 @@ class BOHB(HyperbandScheduler):
             bandwidth_factor=bandwidth_factor,
             min_bandwidth=min_bandwidth,
             min_points_in_model=min_points_in_model,
+            adaptive_floor=adaptive_floor,
         )
         plans = hyperband_plans(min_budget, max_budget, eta, integer=integer_budgets)
         super().__init__(s, searcher=searcher, plans=plans, seed=seed)

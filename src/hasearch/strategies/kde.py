@@ -14,6 +14,12 @@ good points (bandwidth x ``bandwidth_factor``) by l(x)/g(x).
 Unlike the reference implementation (HpBandSter) this keeps every observation on every
 budget (the reference drops results on budgets below the largest modelled one) and
 imputes every inactive column (the reference's imputation loop can stop after column 0).
+
+Opt-in departure from the paper (``adaptive_floor``, off by default): with the fixed 1e-3
+floor the good KDE collapses once its points cluster, and BOHB then only creeps around
+them (docs/benchmarks.md, BOHB ablation). ``adaptive_floor=s`` also bounds every
+continuous bandwidth of a KDE on n points below by s / min(100, n + 1), the prior-width
+"magic clip" of hyperopt's TPE (Bergstra et al. 2011) scaled by s.
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class KDESearcher(Searcher):
         bandwidth_factor: Widening of the good KDE's bandwidth when sampling candidates.
         min_bandwidth: Lower bound of every KDE bandwidth.
         min_points_in_model: N_min; values below d + 1 are raised to d + 1.
+        adaptive_floor: If given, scale s of a second bandwidth floor s / min(100, n + 1)
+            that shrinks with the n points of each KDE (not in Falkner et al.; see above).
     """
 
     def __init__(
@@ -56,8 +64,12 @@ class KDESearcher(Searcher):
         bandwidth_factor: float = 3.0,
         min_bandwidth: float = 1e-3,
         min_points_in_model: int | None = None,
+        adaptive_floor: float | None = None,
     ) -> None:
         super().__init__(space, seed=seed)
+        if adaptive_floor is not None and not adaptive_floor > 0:
+            raise ValueError(f"adaptive_floor must be positive, got {adaptive_floor}")
+        self.adaptive_floor = adaptive_floor
         self.hps = list(space.configspace.values())
         d = len(self.hps)
         self.min_points = max(d + 1, min_points_in_model or 0)
@@ -111,9 +123,17 @@ class KDESearcher(Searcher):
         kdes = []
         for data in (good, bad):
             kde = KDEMultivariate(data=data, var_type=self.var_types, bw="normal_reference", rng=self.rng)
-            kde.bw = np.clip(kde.bw, self.min_bandwidth, self._max_bandwidth)
+            kde.bw = np.clip(kde.bw, self._min_bandwidths(len(data)), self._max_bandwidth)
             kdes.append(kde)
         return kdes[0], kdes[1]
+
+    def _min_bandwidths(self, n_points: int) -> np.ndarray:
+        """Per-dimension floor: ``min_bandwidth``, raised for continuous dimensions by the adaptive floor."""
+        floor = np.full(len(self.hps), self.min_bandwidth)
+        if self.adaptive_floor is not None:
+            shrinking = self.adaptive_floor / min(100, n_points + 1)
+            floor[~self._categorical] = max(self.min_bandwidth, shrinking)
+        return floor
 
     def _impute(self, data: np.ndarray) -> np.ndarray:
         """Replace inactive (NaN) entries: a random active value of the same column, else random."""
