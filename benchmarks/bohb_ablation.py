@@ -22,18 +22,14 @@ import hasearch
 SEEDS = 10
 
 
-def _bohb(**options: float) -> Callable[[CS.ConfigurationSpace, int], hasearch.Strategy]:
-    return lambda cs, seed: hasearch.BOHB(cs, min_budget=mf.MIN_B, max_budget=mf.MAX_B, eta=mf.ETA, seed=seed, **options)
-
-
 VARIANTS: dict[str, Callable[[CS.ConfigurationSpace, int], hasearch.Strategy] | None] = {
-    "published defaults": _bohb(),
-    "random_fraction 0": _bohb(random_fraction=0.0),
-    "bandwidth_factor 1": _bohb(bandwidth_factor=1.0),
-    "top_n_percent 30": _bohb(top_n_percent=30.0),
-    "min_bandwidth 0.01 + random_fraction 0.1": _bohb(min_bandwidth=0.01, random_fraction=0.1),
-    "adaptive_floor 1: floor 1/(n+1) (hyperopt's rule)": _bohb(adaptive_floor=1.0),
-    "adaptive_floor 0.5: floor 0.5/(n+1)": _bohb(adaptive_floor=0.5),
+    "published defaults": mf.bohb(),
+    "random_fraction 0": mf.bohb(random_fraction=0.0),
+    "bandwidth_factor 1": mf.bohb(bandwidth_factor=1.0),
+    "top_n_percent 30": mf.bohb(top_n_percent=30.0),
+    "min_bandwidth 0.01 + random_fraction 0.1": mf.bohb(min_bandwidth=0.01, random_fraction=0.1),
+    "adaptive_floor 1: floor 1/(n+1) (hyperopt's rule)": mf.bohb(adaptive_floor=1.0),
+    "adaptive_floor 0.5: floor 0.5/(n+1)": mf.bohb(adaptive_floor=0.5),
     "optuna-tpe-hyperband (reference)": None,
 }
 

@@ -165,15 +165,18 @@ def run_optuna(problem: Problem, seed: int, total: float) -> Trace:
     return trace
 
 
+def bohb(**options: float) -> Callable[[CS.ConfigurationSpace, int], hasearch.Strategy]:
+    """A factory of hasearch.BOHB on this benchmark's budgets, with ``options`` passed on."""
+    return lambda cs, seed: hasearch.BOHB(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed, **options)
+
+
 METHODS: dict[str, Callable[[Problem, int, float], Trace]] = {
-    "bohb": lambda p, s, t: run_hasearch(lambda cs, seed: hasearch.BOHB(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed), p, s, t),
+    "bohb": lambda p, s, t: run_hasearch(bohb(), p, s, t),
     "hyperband": lambda p, s, t: run_hasearch(lambda cs, seed: hasearch.Hyperband(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed), p, s, t),
     "random": lambda p, s, t: run_hasearch(lambda cs, seed: hasearch.RandomSearch(cs, max_budget=MAX_B, seed=seed), p, s, t),
     "optuna-tpe-hyperband": run_optuna,
     # opt-in departure from the paper (hasearch.BOHB(adaptive_floor=0.5), CLI strategy bohb-adaptive)
-    "bohb-adaptive": lambda p, s, t: run_hasearch(
-        lambda cs, seed: hasearch.BOHB(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed, adaptive_floor=0.5), p, s, t
-    ),
+    "bohb-adaptive": lambda p, s, t: run_hasearch(bohb(adaptive_floor=0.5), p, s, t),
 }
 
 

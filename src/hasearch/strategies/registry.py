@@ -44,15 +44,14 @@ def _hyperband(o: StrategyOptions) -> Hyperband:
     return Hyperband(o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed, integer_budgets=o.integer_budgets)
 
 
-def _bohb(o: StrategyOptions) -> BOHB:
-    return BOHB(o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed, integer_budgets=o.integer_budgets)
+def _bohb(adaptive_floor: float | None = None) -> Callable[[StrategyOptions], BOHB]:
+    def make(o: StrategyOptions) -> BOHB:
+        return BOHB(
+            o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed,
+            integer_budgets=o.integer_budgets, adaptive_floor=adaptive_floor,
+        )
 
-
-def _bohb_adaptive(o: StrategyOptions) -> BOHB:
-    return BOHB(
-        o.space, min_budget=o.min_budget, max_budget=o.max_budget, eta=o.eta, seed=o.seed,
-        integer_budgets=o.integer_budgets, adaptive_floor=0.5,
-    )
+    return make
 
 
 def _autohas(mode: str) -> Callable[[StrategyOptions], SingleRunStrategy]:
@@ -76,8 +75,8 @@ STRATEGIES: dict[str, StrategyEntry] = {
         StrategyEntry("random", "random search: configurations from the prior, each on the full budget", _random),
         StrategyEntry("sh", "successive halving: the most aggressive Hyperband bracket, repeated", _sh),
         StrategyEntry("hyperband", "Hyperband (Li et al. 2018): all brackets, configurations from the prior", _hyperband),
-        StrategyEntry("bohb", "BOHB (Falkner et al. 2018): Hyperband brackets + KDE model (seed 002)", _bohb),
-        StrategyEntry("bohb-adaptive", "BOHB with a KDE bandwidth floor that shrinks with the data (not in the paper)", _bohb_adaptive),
+        StrategyEntry("bohb", "BOHB (Falkner et al. 2018): Hyperband brackets + KDE model (seed 002)", _bohb()),
+        StrategyEntry("bohb-adaptive", "BOHB with a KDE bandwidth floor that shrinks with the data (not in the paper)", _bohb(adaptive_floor=0.5)),
         StrategyEntry("autohas", "AutoHAS (seed 000): supernet + REINFORCE over architecture and hyperparameters", _autohas("joint")),
         StrategyEntry("autohas-hp", "AutoHAS, hyperparameters and augmentation only", _autohas("hp-only")),
         StrategyEntry("autohas-arch", "AutoHAS, architecture only", _autohas("arch-only")),
