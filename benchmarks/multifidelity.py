@@ -167,13 +167,13 @@ def run_optuna(problem: Problem, seed: int, total: float) -> Trace:
 
 def bohb(**options: float) -> Callable[[CS.ConfigurationSpace, int], hasearch.Strategy]:
     """A factory of hasearch.BOHB on this benchmark's budgets, with ``options`` passed on."""
-    return lambda cs, seed: hasearch.BOHB(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed, **options)
+    return lambda cs, seed: hasearch.BOHB(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed, start_with_baseline=False, **options)
 
 
 METHODS: dict[str, Callable[[Problem, int, float], Trace]] = {
     "bohb": lambda p, s, t: run_hasearch(bohb(), p, s, t),
-    "hyperband": lambda p, s, t: run_hasearch(lambda cs, seed: hasearch.Hyperband(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed), p, s, t),
-    "random": lambda p, s, t: run_hasearch(lambda cs, seed: hasearch.RandomSearch(cs, max_budget=MAX_B, seed=seed), p, s, t),
+    "hyperband": lambda p, s, t: run_hasearch(lambda cs, seed: hasearch.Hyperband(cs, min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=seed, start_with_baseline=False), p, s, t),
+    "random": lambda p, s, t: run_hasearch(lambda cs, seed: hasearch.RandomSearch(cs, max_budget=MAX_B, seed=seed, start_with_baseline=False), p, s, t),
     "optuna-tpe-hyperband": run_optuna,
     # opt-in departure from the paper (hasearch.BOHB(adaptive_floor=0.5), CLI strategy bohb-adaptive)
     "bohb-adaptive": lambda p, s, t: run_hasearch(bohb(adaptive_floor=0.5), p, s, t),
@@ -184,7 +184,7 @@ def ask_times_at(observations: int) -> tuple[float, float]:
     """BOHB on MF-Hartmann-6 after ``observations`` results: median seconds of the next 50
     asks, and of 50 model-based suggestions (the worst case: KDE fit + 64 candidates)."""
     problem = PROBLEMS[1]
-    opt = hasearch.BOHB(problem.space(), min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=0)
+    opt = hasearch.BOHB(problem.space(), min_budget=MIN_B, max_budget=MAX_B, eta=ETA, seed=0, start_with_baseline=False)
     asks = []
     for i in range(observations + 50):
         start = time.perf_counter()

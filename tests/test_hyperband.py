@@ -124,8 +124,8 @@ def _best_at_equal_cost(make, objective, total: float, max_budget: float, seeds:
 
 def test_bohb_beats_random_search_on_a_synthetic_function() -> None:
     total = 9 * 60
-    bohb = np.mean(_best_at_equal_cost(lambda s: hasearch.BOHB(_quadratic_space(), min_budget=1, max_budget=9, seed=s), _quadratic, total, 9, 10))
-    rs = np.mean(_best_at_equal_cost(lambda s: hasearch.RandomSearch(_quadratic_space(), max_budget=9, seed=s), _quadratic, total, 9, 10))
+    bohb = np.mean(_best_at_equal_cost(lambda s: hasearch.BOHB(_quadratic_space(), min_budget=1, max_budget=9, seed=s, start_with_baseline=False), _quadratic, total, 9, 10))
+    rs = np.mean(_best_at_equal_cost(lambda s: hasearch.RandomSearch(_quadratic_space(), max_budget=9, seed=s, start_with_baseline=False), _quadratic, total, 9, 10))
     optimum = 0.1 / 9
     assert bohb - optimum < 0.75 * (rs - optimum)  # seeded: 0.0072 vs 0.0112 over 10 seeds
 
@@ -229,9 +229,9 @@ def test_adaptive_floor_escapes_the_collapsed_kde_on_branin() -> None:
     """Falkner et al.'s fixed 1e-3 floor lets the good KDE collapse on a cluster and creep
     (docs/benchmarks.md, BOHB ablation); the shrinking floor keeps exploring around it."""
     total = 9 * 100
-    plain = _branin_regrets(lambda s: hasearch.BOHB(_branin_space(), min_budget=1, max_budget=9, seed=s), total, 9)
+    plain = _branin_regrets(lambda s: hasearch.BOHB(_branin_space(), min_budget=1, max_budget=9, seed=s, start_with_baseline=False), total, 9)
     adaptive = _branin_regrets(
-        lambda s: hasearch.BOHB(_branin_space(), min_budget=1, max_budget=9, seed=s, adaptive_floor=0.5), total, 9
+        lambda s: hasearch.BOHB(_branin_space(), min_budget=1, max_budget=9, seed=s, adaptive_floor=0.5, start_with_baseline=False), total, 9
     )
     # seeded: mean regret 0.394 (published defaults) vs 0.0062 (adaptive floor)
     assert np.mean(adaptive) < 0.02

@@ -98,7 +98,7 @@ def test_replay_restores_the_strategy_and_returns_unfinished_jobs(tmp_path: Path
 def test_replay_refuses_a_different_strategy(tmp_path: Path) -> None:
     db = TrialDB(tmp_path / "t.sqlite")
     _run(db, hasearch.Hyperband(toy_space(), min_budget=1, max_budget=9, seed=0), FunctionExecutor(), 5)
-    with pytest.raises(RunDirError, match="did not reproduce trial 0"):
+    with pytest.raises(RunDirError, match=r"did not reproduce trial \d"):
         replay(hasearch.Hyperband(toy_space(), min_budget=1, max_budget=9, seed=1), db)
 
 

@@ -21,7 +21,7 @@ from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
 from hasearch.execution.pool import ProcessPoolTrialExecutor
 from hasearch.execution.recipe import ProblemRecipe
-from hasearch.final import score_configuration
+from hasearch.final import BASELINE, FinalScore, choose_result, estimate_training_seconds, score_configuration, verdict
 from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
@@ -121,6 +121,7 @@ def _options(settings: SearchSettings, space: SearchSpace) -> StrategyOptions:
         settings.eta,
         integer_budgets=settings.budget_unit == "epochs",
         checkpoint_seconds=settings.checkpoint_seconds,
+        controller_lr=settings.controller_lr,
     )
 
 
@@ -134,22 +135,80 @@ def _search_and_compare(
     if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
         torch.set_num_threads(settings.threads)
     strategy = entry.make(_options(settings, problem.space))
+    _announce_retraining(problem, settings, reporter)
     reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
+    notes: list[str] = []
     if isinstance(strategy, Strategy):
         search_seconds = _multi_trial(run, problem, settings, strategy, reporter, resume=resume)
         trials = run.db.trials()
         best = best_trial(trials)
         found = dict(best.config) if best else None
-        found_val = best.val_accuracy if best and best.budget == settings.retrain_budget else None
+        found_val = _reusable_val_accuracy(trials, found, settings)
+        notes += _incumbent_notes(best, settings)
         run.write_json(RANK_CORRELATION, rank_correlation(trials))
     else:
         assert isinstance(strategy, SingleRunStrategy)
         start = time.monotonic()
-        found = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
-        found_val, best = None, None
+        outcome = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
+        found, found_val, best = outcome.config, None, None
+        notes += outcome.notes
         search_seconds = float(run.db.get(ELAPSED, time.monotonic() - start))  # all segments of a resumed run
     reporter.stop("search")
-    return _compare(run, problem, settings, found, found_val, best, search_seconds, reporter)
+    for note in notes:
+        reporter.log(f"note: {note}")
+    return _compare(run, problem, settings, _Found(found, found_val, best, notes), search_seconds, reporter)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What the search hands to the final comparison."""
+
+    config: dict[str, Any] | None
+    val_accuracy: float | None  # reusable validation accuracy from the search, if any
+    trial: TrialRecord | None
+    notes: list[str]
+
+
+def _reusable_val_accuracy(trials: list[TrialRecord], config: dict[str, Any] | None, settings: SearchSettings) -> float | None:
+    """The validation accuracy a finished trial of ``config`` already measured under exactly
+    the final protocol (same seed, training split, and a full schedule of the final budget)."""
+    if config is None or settings.retrain_budget != settings.max_budget:
+        return None
+    same = [t for t in trials if t.ok and t.budget == settings.max_budget and dict(t.config) == config]
+    return same[0].val_accuracy if same else None
+
+
+def _incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list[str]:
+    if best is None:
+        return ["no trial finished: there is no found configuration"]
+    if best.budget < settings.max_budget:
+        unit = settings.budget_unit
+        return [
+            f"no trial finished at the largest budget ({settings.max_budget:g} {unit}); the incumbent "
+            f"(trial {best.trial_id}) was chosen on its validation accuracy after {best.budget:g} {unit}"
+        ]
+    return []
+
+
+def _announce_retraining(problem: Problem, settings: SearchSettings, reporter: Reporter) -> None:
+    """Say, before the search starts, how long the final retraining will take."""
+    budget, unit = settings.retrain_budget, settings.budget_unit
+    trainings = 4 if settings.compare_baseline else 2
+    if unit == "seconds":
+        seconds = trainings * budget
+    else:
+        seconds = trainings * estimate_training_seconds(problem, problem.space.baseline, budget)
+    search = f"{settings.time_budget:.0f}s of search" if settings.time_budget else f"{settings.max_trials} trials"
+    reporter.log(
+        f"{search}, then the final retraining: up to {trainings} trainings of {budget:g} {unit} "
+        f"(found and baseline, on training and on training + validation), about {_duration(seconds)} "
+        f"(estimated from the baseline's step time; --final-epochs sets their length)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def _multi_trial(
@@ -206,19 +265,22 @@ def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
 
 
 def _compare(
-    run: RunDir,
-    problem: Problem,
-    settings: SearchSettings,
-    found: dict[str, Any] | None,
-    found_val: float | None,
-    best: TrialRecord | None,
-    search_seconds: float,
-    reporter: Reporter,
+    run: RunDir, problem: Problem, settings: SearchSettings, found: _Found, search_seconds: float, reporter: Reporter
 ) -> dict[str, Any]:
-    budget = settings.retrain_budget
-    baseline = None
+    budget, best = settings.retrain_budget, found.trial
+    base_config = dict(problem.space.baseline)
+    baseline = base_model = None
     if settings.compare_baseline:
-        baseline, _ = score_configuration(problem, problem.space.baseline, budget, label="baseline", reporter=reporter)
+        base_val = _reusable_val_accuracy(run.db.trials(), base_config, settings)
+        baseline, base_model = score_configuration(
+            problem, base_config, budget, label="baseline", reporter=reporter, val_accuracy=base_val
+        )
+    score, model = _score_found(problem, found, baseline, base_model, budget, reporter)
+    result = choose_result(baseline, score, keep_found=settings.keep_found)
+    chosen = (base_config, base_model) if result == BASELINE else (found.config, model)
+    if chosen[0] is not None and chosen[1] is not None:
+        save_final_model(run, chosen[1], chosen[0], problem.data)
+    message = verdict(baseline, score, result)
     summary: dict[str, Any] = {
         "strategy": settings.strategy,
         "space": problem.space.name,
@@ -230,19 +292,27 @@ def _compare(
         "final_budget": budget,
         "budget_unit": settings.budget_unit,
         "baseline": baseline.to_dict() if baseline else None,
-        "found": None,
+        "found": score.to_dict() if score else None,
+        "result": result,  # whose model final/model.pt holds: "found" or "baseline"
+        "notes": found.notes + ([message] if message else []),
     }
     if best is not None:
         summary["rank_correlation"] = run.read_json(RANK_CORRELATION)
-    if found is not None:
-        score, model = score_configuration(
-            problem, found, budget, label="found", reporter=reporter, val_accuracy=found_val
-        )
-        summary["found"] = score.to_dict()
-        if model is not None:
-            save_final_model(run, model, found, problem.data)
+    if message:
+        reporter.log(message)
     run.write_json(BEST, summary)
     return summary
+
+
+def _score_found(
+    problem: Problem, found: _Found, baseline: FinalScore | None, base_model: torch.nn.Module | None, budget: float, reporter: Reporter
+) -> tuple[FinalScore | None, torch.nn.Module | None]:
+    """Retrain the found configuration, unless it is the baseline already scored."""
+    if found.config is None:
+        return None, None
+    if baseline is not None and dict(found.config) == dict(baseline.config):
+        return baseline, base_model  # same configuration, seed and budget: same result, no retraining
+    return score_configuration(problem, found.config, budget, label="found", reporter=reporter, val_accuracy=found.val_accuracy)
 
 
 def _count(run: RunDir) -> dict[str, int]:

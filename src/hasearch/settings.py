@@ -55,6 +55,10 @@ class SearchSettings:
         address: Address of an existing Ray cluster (``None``: start a local one).
         compare_baseline: Retrain and test the baseline next to the found configuration.
         checkpoint_seconds: How often single-run methods (AutoHAS) save a resumable checkpoint.
+        keep_found: Save the found configuration's model as the result even when the
+            baseline scores higher on validation (default: the better one is saved).
+        controller_lr: Learning rate of the AutoHAS controller (seed 000 picks from
+            {0.01, 0.02, 0.05, 0.1}; default 0.05).
     """
 
     space: str
@@ -75,6 +79,8 @@ class SearchSettings:
     address: str | None = None
     compare_baseline: bool = True
     checkpoint_seconds: float = 60.0
+    keep_found: bool = False
+    controller_lr: float = 0.05
 
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:
@@ -93,6 +99,8 @@ class SearchSettings:
             raise UserError(f"--workers must be >= 1, got {self.workers}")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"--threads must be >= 1, got {self.threads}")
+        if not 0 < self.controller_lr <= 1:
+            raise UserError(f"--controller-lr must be in (0, 1], got {self.controller_lr}")
         if self.final_budget is not None and self.final_budget <= 0:
             raise UserError(f"--final-budget must be positive, got {self.final_budget}")
 

@@ -57,6 +57,7 @@ class Controller:
         self.baseline_momentum = baseline_momentum
         self.baselines: dict[str, float | None] = {g: None for g in sorted(set(self.group_of.values()))}
         self.generator = torch.Generator().manual_seed(seed)
+        self.updates = {name: 0 for name in sizes}  # REINFORCE updates in which each parameter was active
 
     def probabilities(self) -> dict[str, list[float]]:
         with torch.no_grad():
@@ -93,6 +94,7 @@ class Controller:
         for name in active:
             logp = torch.log_softmax(self.logits[name], 0)[sample.indices[name]]
             loss = loss - advantages[self.group_of[name]] * logp
+            self.updates[name] += 1
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -112,6 +114,7 @@ class Controller:
             "optimizer": self.optimizer.state_dict(),
             "baselines": self.baselines,
             "generator": self.generator.get_state(),
+            "updates": dict(self.updates),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -121,6 +124,7 @@ class Controller:
         self.optimizer.load_state_dict(state["optimizer"])
         self.baselines = dict(state["baselines"])
         self.generator.set_state(state["generator"])
+        self.updates = {n: int(state.get("updates", {}).get(n, 0)) for n in self.names}
 
 
 def uniform_entropy(sizes: Mapping[str, int]) -> float:

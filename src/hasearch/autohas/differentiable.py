@@ -28,7 +28,7 @@ from hasearch.autohas.temporary import temporary_weights
 from hasearch.errors import UserError
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
-from hasearch.strategies.base import SearchContext, SingleRunStrategy
+from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
 
 
 class MixtureSupernet(MBConvSupernet):
@@ -72,7 +72,7 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         if problem.definition.family.name != "mbconv" or time_budget is None:
             raise UserError("the differentiable variant needs the mbconv model family and a time budget (--budget)")
 
-    def run(self, context: SearchContext) -> dict[str, Any]:
+    def run(self, context: SearchContext) -> SingleRunResult:
         problem = context.problem
         self.check(problem, context.time_budget)
         assert context.time_budget is not None
@@ -113,7 +113,7 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         logits = {k: v.tolist() for k, v in net.arch_logits.items()}
         history.phase_results.append({"probabilities": controller.probabilities(), "arch_logits": logits, "steps": step})
         history.save(final=derived)
-        return derived
+        return SingleRunResult(derived)
 
     @staticmethod
     def _arch_step(trainer: SharedWeightsTrainer, net: MixtureSupernet, optimizer: torch.optim.Optimizer, w_star: dict[str, Tensor]) -> float:

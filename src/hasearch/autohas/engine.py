@@ -87,6 +87,8 @@ class SharedWeightsTrainer:
             group["weight_decay"] = hp.weight_decay if i == 0 else 0.0
             if "momentum" in group:
                 group["momentum"] = hp.momentum
+        if hp.momentum > 0:
+            _add_missing_momentum_buffers(optimizer)
         return optimizer
 
     def gradient(self, config: Mapping[str, Any], arch: Any) -> float:
@@ -95,7 +97,7 @@ class SharedWeightsTrainer:
         x, y = self._train_batch(min(hp.batch_size, len(self.data.train)))
         x = self._augmenter(config)(x).contiguous(memory_format=torch.channels_last)
         x, ya, yb, lam = mixup(x, y, hp.mixup_alpha, self.generator)
-        self.net.dropout = float(config.get("dropout", 0.0))
+        self.net.set_training_config(config)
         self.net.train()
         with self.net.bn_mode(BNMode.TRAIN):
             out = self.net(x, arch)
@@ -110,26 +112,38 @@ class SharedWeightsTrainer:
         """Validation-batch accuracy of the network with ``weights`` swapped in, and (with
         ``paired``) of the current weights W on the same batch.
 
-        The swap copies W* into the parameters and restores W bit for bit afterwards
-        (2x cheaper on CPU than torch.func.functional_call, measured).
+        Scored deterministically: eval mode (no dropout, Shake-Shake / ShakeDrop at their
+        expectation) with BatchNorm on the batch's statistics. The swap copies W* into the
+        parameters and restores W bit for bit afterwards (2x cheaper on CPU than
+        torch.func.functional_call, measured).
         """
         x, y = self._val_batch()
-        self.net.dropout = 0.0
-        before = None
-        if paired:
-            with self.net.bn_mode(BNMode.BATCH):
-                before = float((self.net(x, arch).argmax(1) == y).float().mean())
+        before = self._accuracy(x, y, arch) if paired else None
         params = dict(self.net.named_parameters())
         saved = {name: params[name].detach().clone() for name in weights}
         try:
             for name, value in weights.items():
                 params[name].copy_(value)
-            with self.net.bn_mode(BNMode.BATCH):
-                out = self.net(x, arch)
+            accuracy = self._accuracy(x, y, arch)
         finally:
             for name, value in saved.items():
                 params[name].copy_(value)
-        return float((out.argmax(1) == y).float().mean()), before
+        return accuracy, before
+
+    @torch.no_grad()
+    def _accuracy(self, x: Tensor, y: Tensor, arch: Any) -> float:
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            with self.net.bn_mode(BNMode.BATCH):
+                return float((self.net(x, arch).argmax(1) == y).float().mean())
+        finally:
+            self.net.train(was_training)
+
+    def _failed(self, loss: float, arch: Any, paired: bool) -> StepResult:
+        """A diverged sample: Q = 0 and, paired, the worst reward the batch allows (-accuracy of W)."""
+        before = self._accuracy(*self._val_batch(), arch) if paired else None
+        return StepResult(loss, 0.0, before, diverged=True)
 
     def step(
         self, config: Mapping[str, Any], arch: Any, lr_scale: float, *, paired: bool = False
@@ -139,9 +153,20 @@ class SharedWeightsTrainer:
         optimizer = self.configure(config, lr_scale)
         loss = self.gradient(config, arch)
         if not math.isfinite(loss):
-            return StepResult(loss, 0.0, diverged=True), optimizer
+            return self._failed(loss, arch, paired), optimizer
         w_star = temporary_weights(optimizer, self.names)  # W and the optimizer state are untouched
         if not all(bool(torch.isfinite(w).all()) for w in w_star.values()):
-            return StepResult(loss, 0.0, diverged=True), optimizer
+            return self._failed(loss, arch, paired), optimizer
         accuracy, before = self.reward_of(w_star, arch, paired=paired)
         return StepResult(loss, accuracy, before), optimizer
+
+
+def _add_missing_momentum_buffers(optimizer: torch.optim.Optimizer) -> None:
+    """RMSprop creates its momentum buffer only if momentum > 0 at a parameter's first step;
+    a shared optimizer first used with momentum 0 would raise KeyError later. Add the zero
+    buffer torch would have created."""
+    if not isinstance(optimizer, torch.optim.RMSprop):
+        return
+    for state in optimizer.state.values():
+        if state and "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(state["square_avg"], memory_format=torch.preserve_format)

@@ -3,10 +3,20 @@
 Modes (Sec. 2.5): ``joint`` searches every parameter; ``hp-only`` the hyperparameters and
 augmentation (architecture fixed at the baseline); ``arch-only`` the architecture
 (hyperparameters at the baseline); ``phase-wise`` the architecture first, then the
-hyperparameters with the found architecture, each phase on half of the budget. With
-architecture choices the reward is TuNAS's absolute reward Q + beta * |F / F0 - 1|
-(beta < 0; F0 = the baseline's MACs or a target) to keep FLOPs at the baseline's.
-The result is derived by Eq. 4-5 from the controller's probabilities.
+hyperparameters with the found architecture. With architecture choices the reward is
+TuNAS's absolute reward Q + beta * |F / F0 - 1| (beta < 0; F0 = the baseline's MACs or a
+target) to keep FLOPs at the baseline's. The result is derived by Eq. 4-5 from the
+controller's probabilities.
+
+Departures from seed 000 (README, "Departures"):
+* paired hyperparameter reward: Q(W*) minus W's accuracy on the same validation batch
+  (variance reduction, unbiased because the distributions are independent);
+* phase-wise search gives each phase half of the budget (the paper does not say);
+* only learned parameters are derived by Eq. 4-5; a parameter whose distribution is no
+  more concentrated than noise would leave it keeps the baseline's value
+  (:mod:`hasearch.autohas.derivation`);
+* a diverged sample (non-finite loss or W*) gets the worst reward of its group: Q = 0,
+  and -accuracy(W) as its paired reward.
 """
 
 from __future__ import annotations
@@ -19,7 +29,8 @@ from typing import Any
 
 import torch
 
-from hasearch.autohas.controller import Controller
+from hasearch.autohas.controller import Controller, uniform_entropy
+from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
 from hasearch.autohas.engine import SharedWeightsTrainer
 from hasearch.autohas.flops import MacTable
 from hasearch.autohas.history import History
@@ -28,7 +39,7 @@ from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
-from hasearch.strategies.base import SearchContext, SingleRunStrategy
+from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
 
 MODES = ("joint", "hp-only", "arch-only", "phase-wise")
 ARCH_GROUP, HP_GROUP = "architecture", "hyperparameter"
@@ -103,6 +114,11 @@ class AutoHAS(SingleRunStrategy):
         searches_arch = any(n in arch for phase in self.phases(problem) for n in phase)
         if searches_arch and problem.definition.family.name != "mbconv":
             raise UserError(f"AutoHAS has no supernet for model {problem.definition.family.name!r}; use autohas-hp")
+        if self.options.mode == "phase-wise" and len(self.phases(problem)) < 2:
+            raise UserError(
+                "phase-wise AutoHAS needs architecture and non-architecture parameters to search "
+                "(it searches the architecture first, then the rest); use joint mode for one kind"
+            )
 
     @staticmethod
     def _network(problem: Problem) -> MBConvSupernet | FixedNetwork:
@@ -111,7 +127,7 @@ class AutoHAS(SingleRunStrategy):
         return FixedNetwork(problem.build(problem.space.baseline))
 
     # -------------------------------------------------------------------- run
-    def run(self, context: SearchContext) -> dict[str, Any]:
+    def run(self, context: SearchContext) -> SingleRunResult:
         problem, options = context.problem, self.options
         self.check(problem, context.time_budget)
         phases = self.phases(problem)
@@ -131,7 +147,7 @@ class AutoHAS(SingleRunStrategy):
             state.phase, state.step, state.elapsed, state.controller = state.phase + 1, 0, 0.0, None
             _save(context, trainer, state, history)
         history.save(final=state.base)
-        return state.base
+        return SingleRunResult(state.base, [n for r in history.phase_results for n in r.get("notes", [])])
 
 
 @dataclass
@@ -195,9 +211,28 @@ class _Phase:
                 _save(self.ctx, self.trainer, self.state, self.history)
                 last_save = time.monotonic()
         self.ctx.reporter.stop(key)
+        return self._derive()
+
+    def _derive(self) -> dict[str, Any]:
+        """Eq. 4-5 for the parameters the controller learned, the base value for the rest."""
         probabilities = self.controller.probabilities()
-        derived = self.bases.derive(probabilities, base=self.state.base)  # Eq. 4-5
-        self.history.phase_results.append({"phase": self.state.phase, "probabilities": probabilities, "derived": derived})
+        derived, report = derive_learned(
+            self.bases, probabilities, self.controller.updates, self.state.base,
+            lr=self.o.controller_lr, baseline_momentum=self.o.baseline_momentum,
+        )
+        start = uniform_entropy({n: len(p) for n, p in probabilities.items()})
+        warning = entropy_warning(start, self.controller.entropy(), self.state.step, self.state.elapsed)
+        notes = derivation_notes(report) + ([warning] if warning else [])
+        self.history.phase_results.append(
+            {
+                "phase": self.state.phase,
+                "steps": self.state.step,
+                "probabilities": probabilities,
+                "derivation": [d.to_dict() for d in report],
+                "derived": derived,
+                "notes": notes,
+            }
+        )
         return derived
 
     def _step(self, progress: float) -> None:

@@ -66,6 +66,11 @@ class _BNModeSwitch:
     """``with net.bn_mode(BNMode.BATCH): ...`` for networks with a ``mode`` attribute."""
 
     mode: BNMode
+    dropout: float
+
+    def set_training_config(self, config: Mapping[str, Any]) -> None:
+        """Apply the sampled hyperparameters that live inside the network (dropout here)."""
+        self.dropout = float(config.get("dropout", 0.0))
 
     @contextmanager
     def bn_mode(self, mode: BNMode) -> Iterator[None]:
@@ -217,17 +222,26 @@ class FixedNetwork(_BNModeSwitch, nn.Module):
     def arch_of(self, config: Mapping[str, Any]) -> Arch:
         return ()
 
+    def set_training_config(self, config: Mapping[str, Any]) -> None:
+        """Dropout, plus whatever the model family applies per step (e.g. ShakeDrop's rate)."""
+        super().set_training_config(config)
+        apply = getattr(self.model, "apply_training_config", None)
+        if apply is not None:
+            apply(config)
+
     def forward(self, x: Tensor, arch: Arch) -> Tensor:
         if self.mode is BNMode.BATCH:  # batch statistics, running statistics left as they are
             bns = [m for m in self.model.modules() if isinstance(m, nn.BatchNorm2d)]
-            saved = [m.momentum for m in bns]
-            for m in bns:
+            saved = [(m.momentum, m.training) for m in bns]
+            for m in bns:  # batch statistics even when the rest of the network is in eval mode
                 m.momentum = 0.0
+                m.train()
             try:
                 return self.model(x)
             finally:
-                for m, momentum in zip(bns, saved, strict=True):
+                for m, (momentum, training) in zip(bns, saved, strict=True):
                     m.momentum = momentum
+                    m.train(training)
         return self.model(x)
 
     @property

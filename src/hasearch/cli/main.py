@@ -52,7 +52,8 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", required=True, help="built-in space name (see `hasearch spaces`) or a space YAML file")
     p.add_argument("--strategy", default="random", help=f"search method: {', '.join(STRATEGIES)} (default random)")
     p.add_argument("--dataset", required=True, help="digits | mnist5k | imagefolder:PATH | npz:PATH")
-    p.add_argument("--budget", help="wall time in which trials may start, e.g. 90s, 5m, 1h")
+    p.add_argument("--budget", help="search time, e.g. 90s, 5m, 1h: trials start within it (running ones finish), "
+                   "a single-run search stops at it; the final retraining comes after it and is announced with its estimated time")
     p.add_argument("--trials", type=int, help="maximum number of trials")
     p.add_argument("--out", required=True, help="new run directory")
     p.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
@@ -71,6 +72,10 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", help="address of a running Ray cluster (default: start a local one)")
     p.add_argument("--no-baseline", dest="compare_baseline", action="store_false",
                    help="do not retrain the baseline for comparison")
+    p.add_argument("--keep-found", action="store_true",
+                   help="save the found model as the result even when the baseline scores higher on validation")
+    p.add_argument("--controller-lr", type=_positive_float, default=0.05,
+                   help="AutoHAS controller learning rate (seed 000 picks from 0.01, 0.02, 0.05, 0.1; default 0.05)")
     p.add_argument("--checkpoint-every", dest="checkpoint_seconds", type=_positive_float, default=60.0,
                    help="seconds between checkpoints of single-run methods such as AutoHAS (default 60)")
 
@@ -120,6 +125,8 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         address=args.address,
         compare_baseline=args.compare_baseline,
         checkpoint_seconds=args.checkpoint_seconds,
+        keep_found=args.keep_found,
+        controller_lr=args.controller_lr,
     )
 
 

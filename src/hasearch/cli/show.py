@@ -27,6 +27,10 @@ def show_run(path: str, console: Console) -> None:
         console.print(comparison_table(best))
         if best.get("found"):
             console.print(config_table((best.get("baseline") or {}).get("config", {}), best["found"]["config"]))
+        for note in best.get("notes") or []:
+            console.print(f"note: {note}", highlight=False, markup=False)
+        if best.get("result"):
+            console.print(f"saved model (final/model.pt): the {best['result']} configuration", highlight=False)
     else:
         top = best_trial(trials)
         console.print("[yellow]search not finished (no best.json)[/]")

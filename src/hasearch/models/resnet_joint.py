@@ -101,15 +101,26 @@ class ResNetJoint(nn.Module):
             nn.Conv2d(input_shape[0], filters, 3, stem_stride, 1, bias=False), nn.BatchNorm2d(filters)
         )
         total, layers, cin, index = sum(blocks), [], filters, 0
+        self.depth_fractions: list[float] = []
         for width, n, b, stride in zip(stage_widths(filters, widen), blocks, branches, STRIDES, strict=True):
             for k in range(n):
                 index += 1
-                # ShakeDrop's linear decay rule: p_l = l / L * p_L.
-                rate = death_rate * index / total
-                layers.append(ResBlock(cin, width, stride=stride if k == 0 else 1, branches=b, death_rate=rate))
+                self.depth_fractions.append(index / total)
+                layers.append(ResBlock(cin, width, stride=stride if k == 0 else 1, branches=b, death_rate=0.0))
                 cin = width
         self.blocks = nn.Sequential(*layers)
         self.classifier = nn.Linear(cin, num_classes)
+        self.set_death_rate(death_rate)
+
+    def set_death_rate(self, death_rate: float) -> None:
+        """ShakeDrop's linear decay rule: block l of L drops with p_l = l / L * p_L."""
+        for block, fraction in zip(self.blocks, self.depth_fractions, strict=True):
+            block.death_rate = death_rate * fraction
+
+    def apply_training_config(self, config: Mapping[str, Any]) -> None:
+        """Per-step hyperparameters of weight-sharing search (AutoHAS samples p_L each step)."""
+        if "shakedrop_death_rate" in config:
+            self.set_death_rate(float(config["shakedrop_death_rate"]))
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.relu(self.blocks(self.stem(x)))

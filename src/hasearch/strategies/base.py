@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -62,13 +62,25 @@ class Strategy(ABC):
     return ``None`` when the strategy must wait for pending results before it can
     propose anything (e.g. a synchronous rung); :attr:`finished` says that it will never
     propose anything again.
+
+    With ``start_with_baseline`` (the default) the first configuration a strategy
+    proposes is the space's baseline (for a plain ConfigSpace space: its defaults), so
+    the search compares what it finds with what the user has at equal budget (SMAC3's
+    initial design includes the default configuration for the same reason).
     """
 
-    def __init__(self, space: SearchSpace | CS.ConfigurationSpace, *, seed: int = 0) -> None:
+    def __init__(
+        self, space: SearchSpace | CS.ConfigurationSpace, *, seed: int = 0, start_with_baseline: bool = True
+    ) -> None:
         self.space = as_space(space)
         self.seed = seed
         self._next_id = 0
         self.pending: dict[int, Job] = {}
+        self._initial_design = [self.space.configuration(self.space.baseline)] if start_with_baseline else []
+
+    def _initial_or(self, propose: Callable[[], CS.Configuration]) -> CS.Configuration:
+        """The next configuration of the initial design (the baseline), else ``propose()``."""
+        return self._initial_design.pop(0) if self._initial_design else propose()
 
     def ask(self) -> Job | None:
         """The next job to evaluate, or ``None`` if none can be proposed now."""
@@ -117,6 +129,20 @@ class SearchContext:
     resume: bool = False
 
 
+@dataclass(frozen=True)
+class SingleRunResult:
+    """What a single-run method returns.
+
+    Attributes:
+        config: The derived configuration (active parameters only).
+        notes: Sentences the user should read (e.g. parameters that kept the baseline's
+            value because the search learned nothing about them).
+    """
+
+    config: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
 class SingleRunStrategy(ABC):
     """Base class of methods that search in one training run of a shared network."""
 
@@ -124,5 +150,5 @@ class SingleRunStrategy(ABC):
         """Raise UserError if this method cannot search ``problem`` (called before any write)."""
 
     @abstractmethod
-    def run(self, context: SearchContext) -> dict[str, Any]:
-        """Search and return the derived configuration (active parameters only)."""
+    def run(self, context: SearchContext) -> SingleRunResult:
+        """Search and return the derived configuration with notes for the user."""

@@ -74,12 +74,22 @@ class HyperbandScheduler(Strategy):
         searcher: Proposes new configurations (prior for Hyperband, KDE for BOHB).
         plans: The brackets of one iteration, cycled in order.
         seed: Seed (the searcher has its own).
+        start_with_baseline: The first configuration of the first bracket is the space's
+            baseline (default True); the searcher proposes all others.
     """
 
     promotes = True  # jobs on larger budgets continue from their parent's checkpoint
 
-    def __init__(self, space: SearchSpace, *, searcher: Searcher, plans: Sequence[BracketPlan], seed: int = 0) -> None:
-        super().__init__(space, seed=seed)
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        searcher: Searcher,
+        plans: Sequence[BracketPlan],
+        seed: int = 0,
+        start_with_baseline: bool = True,
+    ) -> None:
+        super().__init__(space, seed=seed, start_with_baseline=start_with_baseline)
         self.searcher = searcher
         self.plans = tuple(plans)
         self.brackets: list[_Bracket] = []
@@ -101,7 +111,7 @@ class HyperbandScheduler(Strategy):
             config, parent = bracket.queue.pop(0)
         elif bracket.to_sample:
             bracket.to_sample -= 1
-            config, parent = self.searcher.suggest(), None
+            config, parent = self._initial_or(self.searcher.suggest), None
         else:
             return None
         info = {"bracket": bracket.index, "s": bracket.plan.s, "rung": bracket.rung}
@@ -140,6 +150,7 @@ class Hyperband(HyperbandScheduler):
         eta: Keep the best 1/eta of each rung.
         seed: Seed.
         integer_budgets: Round budgets to whole numbers (epochs).
+        start_with_baseline: Evaluate the space's baseline first (default True).
     """
 
     brackets = slice(None)  # which of the iteration's brackets to run
@@ -153,10 +164,12 @@ class Hyperband(HyperbandScheduler):
         eta: int = 3,
         seed: int = 0,
         integer_budgets: bool = False,
+        start_with_baseline: bool = True,
     ) -> None:
         s = as_space(space)
         plans = hyperband_plans(min_budget, max_budget, eta, integer=integer_budgets)[self.brackets]
-        super().__init__(s, searcher=PriorSearcher(s, seed=seed), plans=plans, seed=seed)
+        searcher = PriorSearcher(s, seed=seed)
+        super().__init__(s, searcher=searcher, plans=plans, seed=seed, start_with_baseline=start_with_baseline)
 
 
 class SuccessiveHalving(Hyperband):
@@ -204,6 +217,7 @@ class BOHB(HyperbandScheduler):
         min_bandwidth: float = 1e-3,
         min_points_in_model: int | None = None,
         adaptive_floor: float | None = None,
+        start_with_baseline: bool = True,
     ) -> None:
         s = as_space(space)
         searcher = KDESearcher(
@@ -218,4 +232,4 @@ class BOHB(HyperbandScheduler):
             adaptive_floor=adaptive_floor,
         )
         plans = hyperband_plans(min_budget, max_budget, eta, integer=integer_budgets)
-        super().__init__(s, searcher=searcher, plans=plans, seed=seed)
+        super().__init__(s, searcher=searcher, plans=plans, seed=seed, start_with_baseline=start_with_baseline)

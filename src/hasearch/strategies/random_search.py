@@ -16,12 +16,20 @@ class RandomSearch(Strategy):
         space: A hasearch SearchSpace or a ConfigSpace ConfigurationSpace.
         max_budget: The budget every configuration is evaluated on.
         seed: Seed of the sampler.
+        start_with_baseline: Evaluate the space's baseline first (default True).
     """
 
-    def __init__(self, space: SearchSpace | CS.ConfigurationSpace, *, max_budget: float = 1.0, seed: int = 0) -> None:
-        super().__init__(space, seed=seed)
+    def __init__(
+        self,
+        space: SearchSpace | CS.ConfigurationSpace,
+        *,
+        max_budget: float = 1.0,
+        seed: int = 0,
+        start_with_baseline: bool = True,
+    ) -> None:
+        super().__init__(space, seed=seed, start_with_baseline=start_with_baseline)
         self.max_budget = max_budget
         self._rng = np.random.default_rng(seed)
 
     def _next_job(self) -> Job:
-        return self._new_job(self.space.sample(self._rng), self.max_budget)
+        return self._new_job(self._initial_or(lambda: self.space.sample(self._rng)), self.max_budget)

@@ -23,6 +23,7 @@ class StrategyOptions:
     eta: int
     integer_budgets: bool = True
     checkpoint_seconds: float = 60.0
+    controller_lr: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def _autohas(mode: str) -> Callable[[StrategyOptions], SingleRunStrategy]:
     def make(o: StrategyOptions) -> SingleRunStrategy:
         from hasearch.autohas import AutoHAS, AutoHASOptions
 
-        return AutoHAS(options=AutoHASOptions(mode=mode, checkpoint_seconds=o.checkpoint_seconds), seed=o.seed)
+        return AutoHAS(options=AutoHASOptions(mode=mode, checkpoint_seconds=o.checkpoint_seconds, controller_lr=o.controller_lr), seed=o.seed)
 
     return make
 
