@@ -62,5 +62,8 @@ def check_contract(make: StrategyFactory) -> None:
     failing = make(space, 1)
     flaky = drive(failing, 20, loss=lambda job: math.nan if job.job_id % 3 == 0 else toy_loss(job))
     assert len(flaky) >= 10
+    # The first job is the baseline (a plain ConfigSpace space's defaults), on any seed.
+    first = make(space, 7).ask()
+    assert first is not None and dict(first.config) == dict(space.get_default_configuration())
     # A hasearch SearchSpace works as well as a ConfigSpace space.
     assert make(SearchSpace.from_configspace(space), 0).ask() is not None

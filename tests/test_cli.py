@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +45,7 @@ def test_search_writes_a_complete_run(finished_run: Path, capsys: pytest.Capture
     test = make_splits(resolve_dataset("digits"), seed=0).test
     with torch.no_grad():
         acc = (model(test.x).argmax(1) == test.y).float().mean().item()
-    assert acc == pytest.approx(best["found"]["test_accuracy"], abs=1e-6)
+    assert acc == pytest.approx(best[best["result"]]["test_accuracy"], abs=1e-6)  # the saved model is the result
     assert spec["classes"] == [str(i) for i in range(10)]
 
 
@@ -51,6 +54,43 @@ def test_show(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for text in ("baseline vs found", "validation accuracy", "test accuracy", "parameters", "MACs", "search time"):
         assert text in out
+
+
+def _damage(run: Path, how: str) -> None:
+    db = run / "trials.sqlite"
+    if how == "removed database":
+        db.unlink()
+    elif how == "empty database":
+        db.write_bytes(b"")
+    elif how == "garbage database":
+        db.write_bytes(b"\x00garbage" * 100)
+    elif how == "database of another schema":
+        db.unlink()
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE other (x INTEGER)")
+        conn.close()
+    elif how == "row with invalid JSON":
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE trials SET config = '{not json' WHERE trial_id = 0")
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "how", ["intact", "removed database", "empty database", "garbage database", "database of another schema", "row with invalid JSON"]
+)
+def test_show_never_writes_into_a_run(finished_run: Path, tmp_path: Path, how: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    _damage(run, how)
+    before, names = snapshot(run), sorted(p.name for p in run.iterdir())
+    code = main(["show", str(run)])
+    err = capsys.readouterr().err
+    assert snapshot(run) == before, "show changed the run directory"
+    assert sorted(p.name for p in run.iterdir()) == names, "show created files in the run directory"
+    if how == "intact":
+        assert code == 0
+    else:
+        assert code == 2 and err.count("\n") == 1 and "trials.sqlite" in err, err
 
 
 def test_spaces_and_datasets(capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,7 +132,7 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         ),
         "malformed yaml": ([*base, "--space", str(tmp / "bad.yaml")], "malformed YAML at line"),
         "out-of-range yaml value": ([*base, "--space", str(tmp / "range.yaml")], "default 0.5 is outside"),
-        "out-of-range epochs": ([*base, "--space", "mbconv", "--epochs", "0"], "must be positive"),
+        "out-of-range epochs": ([*base, "--space", "mbconv", "--epochs", "0"], "must be a positive finite number"),
         "out-of-range trials": ([*base, "--space", "mbconv", "--trials", "0"], "--trials must be >= 1"),
         "out-of-range threads": ([*base, "--space", "mbconv", "--threads", "0"], "--threads must be >= 1"),
         "out-of-range workers": ([*base, "--space", "mbconv", "--workers", "0"], "--workers must be >= 1"),
@@ -114,9 +154,12 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
             [*base, "--space", "resnet-joint", "--strategy", "autohas", "--budget", "1m"],
             "no supernet for model 'resnet-joint'",
         ),
+        "infinite epochs": ([*base, "--space", "mbconv", "--epochs", "inf"], "positive finite number"),
+        "negative seed": ([*base, "--space", "mbconv", "--seed", "-1"], "--seed must be in"),
+        "huge seed": ([*base, "--space", "mbconv", "--seed", "100000000000000000000000"], "--seed must be in"),
+        "empty budget": ([*base, "--space", "mbconv", "--budget", ""], "is not a duration"),
+        "controller lr above 1": ([*base, "--space", "mbconv", "--controller-lr", "5"], "--controller-lr must be in"),
     }
-
-
 
 
 @pytest.mark.parametrize(
@@ -140,6 +183,11 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "show a non-run",
         "autohas without a time budget",
         "autohas arch search without a supernet",
+        "infinite epochs",
+        "negative seed",
+        "huge seed",
+        "empty budget",
+        "controller lr above 1",
     ],
 )
 def test_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -164,3 +212,15 @@ def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None
     result = subprocess.run([str(exe), "search", "--space", "nope", "--dataset", "digits", "--trials", "1", "--out", str(tmp_path / "x")], check=False, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["hasearch: error: unknown space 'nope' (built-in: mbconv, resnet-joint; or give a .yaml file)"]
+
+
+def test_progress_lines_reach_a_log_file_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    exe = str(Path(sys.executable).with_name("hasearch"))
+    log = tmp_path / "stderr.log"
+    cmd = [exe, "search", "--space", "mbconv", "--strategy", "autohas", "--dataset", "digits", "--budget", "4s",
+           "--epochs", "1", "--final-epochs", "25", "--out", str(tmp_path / "run")]
+    with log.open("w") as handle:
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=handle, env={**os.environ, "HASEARCH_PROGRESS_SECONDS": "1"})
+    lines = [line for line in log.read_text().splitlines() if line.startswith("progress: ")]
+    assert any("autohas phase" in line and "elapsed" in line for line in lines), lines
+    assert any("train+val -> test" in line and "elapsed" in line for line in lines), lines

@@ -92,3 +92,39 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path) -> None:
     assert len({r[0] for r in after}) == len(after) == 14
     assert all(status == TrialStatus.FINISHED.value for *_, status in after)
     assert (killed / "best.json").exists()
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux-only")
+def test_pool_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--strategy", "random", "--trials", "40", "--epochs", "9", "--workers", "2"]
+    proc = subprocess.Popen([HASEARCH, *_search(out, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _finished(out / "trials.sqlite") < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    assert proc.poll() is None and len(workers) >= 2, "the pool did not start"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(10)
+    assert [pid for pid in workers if _alive(pid)] == []

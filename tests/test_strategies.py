@@ -39,3 +39,31 @@ def test_random_search_covers_the_prior() -> None:
     assert lrs.min() < -3.5 and lrs.max() > -0.5  # log-uniform over [1e-4, 1]
     assert abs(np.mean([j.config["opt"] == "sgd" for j in jobs]) - 0.5) < 0.1
     assert {j.config["layers"] for j in jobs} == set(range(1, 9))
+
+
+def test_tell_refuses_misuse_with_documented_exceptions() -> None:
+    mine, other = RandomSearch(toy_space(), max_budget=1, seed=0), RandomSearch(toy_space(), max_budget=1, seed=0)
+    job = mine.ask()
+    assert job is not None
+    mine.tell(job, 0.5)
+    with pytest.raises(ValueError, match="not pending"):
+        mine.tell(job, 0.4)  # told twice
+    pending, foreign = mine.ask(), other.ask()
+    other_job = other.ask()
+    assert pending is not None and foreign is not None and other_job is not None
+    with pytest.raises(ValueError, match="not pending"):
+        mine.tell(other_job, 0.1)  # same id as a pending job of mine, asked from another strategy
+    with pytest.raises(TypeError, match="real number"):
+        mine.tell(pending, None)  # type: ignore[arg-type]
+    mine.tell(pending, float("nan"))  # a failed job is a legal result
+
+
+@pytest.mark.parametrize("name", MULTI_TRIAL)
+def test_a_search_never_reseeds_the_callers_configspace(name: str) -> None:
+    reference = toy_space()
+    reference.seed(123)
+    expected = [dict(reference.sample_configuration()) for _ in range(5)]
+    mine = toy_space()
+    mine.seed(123)
+    drive(_factory(name)(mine, 0), 30)
+    assert [dict(mine.sample_configuration()) for _ in range(5)] == expected

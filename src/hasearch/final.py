@@ -123,6 +123,8 @@ def verdict(baseline: FinalScore | None, found: FinalScore | None, result: str) 
         return f"the search did not beat the baseline ({vals}): {kept}"
     if dict(found.config) == dict(baseline.config):
         return f"the search returned the baseline configuration ({vals})"
+    if found.val_accuracy == baseline.val_accuracy:
+        return f"the search found a configuration as good as the baseline, not better ({vals})"
     return f"the search beat the baseline ({vals})"
 
 

@@ -192,6 +192,8 @@ def _incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list
 
 def _announce_retraining(problem: Problem, settings: SearchSettings, reporter: Reporter) -> None:
     """Say, before the search starts, how long the final retraining will take."""
+    if isinstance(reporter, NullReporter):
+        return  # nobody would read it: spare the timing steps
     budget, unit = settings.retrain_budget, settings.budget_unit
     trainings = 4 if settings.compare_baseline else 2
     if unit == "seconds":

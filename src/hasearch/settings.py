@@ -85,6 +85,9 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:
             raise UserError("give --budget and/or --trials to bound the search")
+        for name, value in (("--seed", self.seed), ("--split-seed", self.split_seed)):
+            if not 0 <= value < 2**32:
+                raise UserError(f"{name} must be in [0, 2**32), got {value}")
         if self.max_trials is not None and self.max_trials < 1:
             raise UserError(f"--trials must be >= 1, got {self.max_trials}")
         if not 0 < self.min_budget <= self.max_budget:

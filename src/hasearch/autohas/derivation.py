@@ -52,8 +52,8 @@ def normalised_entropy(probs: Sequence[float]) -> float:
     """Entropy of ``probs`` divided by that of the uniform distribution (0 for one element)."""
     if len(probs) < 2:
         return 0.0
-    p = torch.tensor(probs, dtype=torch.float64).clamp_min(1e-300)
-    return float(-(p * p.log()).sum()) / math.log(len(probs))
+    p = torch.tensor(probs, dtype=torch.float64)
+    return float(-torch.special.xlogy(p, p).sum()) / math.log(len(probs))  # 0 log 0 = 0
 
 
 def null_entropy_quantile(
@@ -76,8 +76,8 @@ def null_entropy_quantile(
         v = _BETA2 * v + (1 - _BETA2) * grad**2
         logits -= lr * grad / ((v / (1 - _BETA2**t)).sqrt() + _EPS)
         baseline = reward if t == 1 else baseline_momentum * baseline + (1 - baseline_momentum) * reward
-    p = torch.softmax(logits, 1).clamp_min(1e-300)
-    entropy = -(p * p.log()).sum(1) / math.log(size)
+    p = torch.softmax(logits, 1)
+    entropy = -torch.special.xlogy(p, p).sum(1) / math.log(size)
     return float(torch.quantile(entropy, quantile))
 
 

@@ -7,6 +7,7 @@ that is not empty) is reported as one line ``hasearch: error: ...`` with exit co
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -43,8 +44,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
     return value
 
 
@@ -112,7 +113,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         strategy=args.strategy,
         seed=args.seed,
         split_seed=args.split_seed,
-        time_budget=parse_duration(args.budget) if args.budget else None,
+        time_budget=parse_duration(args.budget) if args.budget is not None else None,
         max_trials=args.trials,
         max_budget=args.max_budget,
         min_budget=args.min_budget,
@@ -147,7 +148,7 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     from hasearch.search import resume_search
 
-    more = parse_duration(args.budget) if args.budget else None
+    more = parse_duration(args.budget) if args.budget is not None else None
     with RichReporter() as reporter:
         resume_search(args.dir, more_time=more, reporter=reporter)
     show_run(args.dir, console)

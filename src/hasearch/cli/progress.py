@@ -1,7 +1,14 @@
-"""Progress bars with rich (to stderr, so stdout keeps the result tables)."""
+"""Progress bars with rich (to stderr, so stdout keeps the result tables).
+
+When stderr is not a terminal (nohup, a cluster job, CI) rich draws no bars, so a
+heartbeat writes one line per running task every ``HASEARCH_PROGRESS_SECONDS`` seconds
+(default 30): what it is, how far, time elapsed and estimated time left.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from types import TracebackType
 from typing import Self
 
@@ -10,6 +17,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -20,8 +28,13 @@ from rich.progress import (
 class RichReporter:
     """A :class:`hasearch.reporting.Reporter` that draws one bar per running task."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, *, heartbeat_seconds: float | None = None) -> None:
         self.console = console or Console(stderr=True)
+        interval = heartbeat_seconds or float(os.environ.get("HASEARCH_PROGRESS_SECONDS", "30"))
+        self._stopped = threading.Event()
+        self._heartbeat = None
+        if not self.console.is_terminal:
+            self._heartbeat = threading.Thread(target=self._beat, args=(interval,), name="hasearch-progress", daemon=True)
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -35,10 +48,19 @@ class RichReporter:
 
     def __enter__(self) -> Self:
         self.progress.start()
+        if self._heartbeat is not None:
+            self._heartbeat.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._stopped.set()
         self.progress.stop()
+
+    def _beat(self, interval: float) -> None:
+        while not self._stopped.wait(interval):
+            for task in self.progress.tasks:  # a copy, taken under rich's lock
+                if not task.finished:
+                    self.log(_status_line(task))
 
     def start(self, key: str, description: str, total: float | None) -> None:
         self.tasks[key] = self.progress.add_task(description, total=total)
@@ -55,3 +77,21 @@ class RichReporter:
 
     def log(self, text: str) -> None:
         self.progress.console.print(text, highlight=False, markup=False)
+
+
+def _status_line(task: Task) -> str:
+    """``description: 3/9 (33%), 1m20s elapsed, ~2m40s left`` (parts that are unknown are left out)."""
+    parts = [f"progress: {task.description}"]
+    if task.total:
+        parts.append(f": {task.completed:g}/{task.total:g} ({100 * task.completed / task.total:.0f}%)")
+    elapsed = task.elapsed or 0.0
+    parts.append(f", {_clock(elapsed)} elapsed")
+    if task.total and task.completed > 0:
+        left = elapsed * (task.total - task.completed) / task.completed
+        parts.append(f", ~{_clock(left)} left")
+    return "".join(parts)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

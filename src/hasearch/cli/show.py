@@ -16,7 +16,7 @@ from hasearch.store import RunDir, TrialStatus
 
 def show_run(path: str, console: Console) -> None:
     """Print the baseline-vs-found table (or, for an unfinished run, the best so far)."""
-    run = RunDir.open(path)
+    run = RunDir.open(path, read_only=True)
     settings = run.read_json("settings.json")
     trials = run.db.trials()
     console.print(
@@ -30,7 +30,9 @@ def show_run(path: str, console: Console) -> None:
         for note in best.get("notes") or []:
             console.print(f"note: {note}", highlight=False, markup=False)
         if best.get("result"):
-            console.print(f"saved model (final/model.pt): the {best['result']} configuration", highlight=False)
+            same = (best.get("found") or {}).get("config") == (best.get("baseline") or {}).get("config")
+            who = "the baseline configuration, which the search returned" if same else f"the {best['result']} configuration"
+            console.print(f"saved model (final/model.pt): {who}", highlight=False)
     else:
         top = best_trial(trials)
         console.print("[yellow]search not finished (no best.json)[/]")
@@ -40,7 +42,11 @@ def show_run(path: str, console: Console) -> None:
     if len(correlation["budgets"]) > 1:
         console.print(correlation_table(correlation))
     if run.has(HISTORY):
-        console.print(single_run_summary(run.read_json(HISTORY)))
+        history = run.read_json(HISTORY)
+        console.print(single_run_summary(history))
+        for phase in history.get("phases") or []:
+            if phase.get("derivation"):
+                console.print(derivation_table(phase))
     else:
         finished = sum(t.status is TrialStatus.FINISHED for t in trials)
         failed = sum(t.status is TrialStatus.FAILED for t in trials)
@@ -60,6 +66,20 @@ def single_run_summary(history: Mapping[str, Any]) -> str:
     if steps:
         return f"search steps: {sum(steps)}"
     return "search steps: none recorded"
+
+
+def derivation_table(phase: Mapping[str, Any]) -> Table:
+    """Per searched parameter: how concentrated its distribution is and where its value came from."""
+    table = Table(title=f"AutoHAS phase {phase.get('phase', 0) + 1}: derived (Eq. 4-5) or kept from the baseline")
+    for column in ("parameter", "normalised entropy", "noise 5% quantile", "updates", "value", "source", "Eq. 4-5 value"):
+        table.add_column(column, justify="left" if column in ("parameter", "source") else "right")
+    for d in phase["derivation"]:
+        source = "learned: Eq. 4-5" if d["learned"] else "not learned: baseline"
+        table.add_row(
+            d["name"], f"{d['normalised_entropy']:.2f}", f"{d['null_threshold']:.2f}", str(d["updates"]),
+            _fmt(d["value"]), source, _fmt(d["eq5_value"]), style="bold" if d["learned"] else "dim",
+        )
+    return table
 
 
 def _pct(value: float | None) -> str:

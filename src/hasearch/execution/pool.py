@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -14,8 +18,28 @@ from hasearch.problem import Problem
 _PROBLEM: Problem | None = None
 
 
-def _init_worker(recipe: ProblemRecipe) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGKILL this worker when its driver dies, even by SIGKILL.
+
+    (The workers are started from the driver's main thread, which lives as long as the
+    driver.) If the driver died before this ran, exit now.
+    """
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _init_worker(recipe: ProblemRecipe, parent: int) -> None:
     global _PROBLEM
+    _die_with_parent(parent)
     _PROBLEM = recipe.build()
 
 
@@ -39,7 +63,7 @@ class ProcessPoolTrialExecutor:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start is unsafe
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(self.recipe,))
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(self.recipe, os.getpid()))
 
     @property
     def capacity(self) -> int:

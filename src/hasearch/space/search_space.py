@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -70,6 +71,7 @@ class SearchSpace:
         if len(self._by_name) != len(self.params):
             raise SpaceError(f"space {name!r}: duplicate parameter names")
         self.configspace = self._build_configspace(seed)
+        self._sampler: CS.ConfigurationSpace | None = None  # private copy that sampling seeds
         self.baseline: dict[str, Any] = self.complete(baseline or {}, field="baseline")
 
     def _build_configspace(self, seed: int | None) -> CS.ConfigurationSpace:
@@ -111,9 +113,16 @@ class SearchSpace:
 
     # ------------------------------------------------------------ configurations
     def sample(self, rng: np.random.Generator) -> CS.Configuration:
-        """One configuration drawn from ConfigSpace's prior (uniform) with ``rng``."""
-        self.configspace.seed(int(rng.integers(0, 2**31 - 1)))
-        return self.configspace.sample_configuration()
+        """One configuration drawn from ConfigSpace's prior (uniform) with ``rng``.
+
+        Sampling seeds a private copy of the ConfigSpace space, so a space the caller passed
+        in (:meth:`from_configspace`) is never reseeded.
+        """
+        if self._sampler is None:
+            self._sampler = copy.deepcopy(self.configspace)
+        self._sampler.seed(int(rng.integers(0, 2**31 - 1)))
+        drawn = self._sampler.sample_configuration()
+        return CS.Configuration(self.configspace, values=dict(drawn))
 
     def complete(self, values: Mapping[str, Any], *, field: str = "configuration") -> dict[str, Any]:
         """Fill missing parameters with defaults, drop inactive ones, and validate.

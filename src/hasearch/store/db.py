@@ -10,7 +10,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from hasearch.errors import RunDirError
 from hasearch.store.records import TrialRecord, TrialStatus
 
 _SCHEMA = """
@@ -62,8 +64,11 @@ class TrialDB:
     replaying them into a fresh strategy restores its state on resume.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        if read_only:
+            self._conn = _connect_read_only(self.path)
+            return
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -126,7 +131,10 @@ class TrialDB:
         query = "SELECT * FROM trials" + (" WHERE status=?" if status else "") + " ORDER BY trial_id"
         cur = self._conn.execute(query, (status,) if status else ())
         names = [d[0] for d in cur.description]
-        return [_record(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
+        try:
+            return [_record(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
+        except (ValueError, TypeError, KeyError) as exc:  # invalid JSON or a value of the wrong type
+            raise RunDirError(f"{str(self.path)!r} holds a damaged trial record ({type(exc).__name__}: {exc})") from None
 
     def restart(self, trial_id: int) -> None:
         """Mark a trial left running by a killed process as running again (no new ask event)."""
@@ -151,6 +159,32 @@ class TrialDB:
     def get(self, key: str, default: Any = None) -> Any:
         row = self._conn.execute("SELECT value FROM documents WHERE key=?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open a run's database for reading without writing anything next to it (``immutable``:
+    no journal, no shared-memory file, no lock); a damaged file raises RunDirError."""
+    if not path.is_file():
+        raise RunDirError(f"{str(path)!r} does not exist: the run has no trial database")
+    # No WAL file: nothing can be missed, so read it as immutable (SQLite then creates no
+    # -shm / -wal files). With one (a live or killed run), read through it, read-only.
+    live = path.with_name(path.name + "-wal").exists()
+    mode = "ro" if live else "ro&immutable=1"
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode={mode}", uri=True)
+    try:
+        for table, columns in _READ_COLUMNS.items():
+            conn.execute(f"SELECT {columns} FROM {table} LIMIT 1").fetchall()  # noqa: S608 - constant names
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise RunDirError(f"{str(path)!r} is not a readable hasearch trial database ({exc})") from None
+    return conn
+
+
+_READ_COLUMNS = {
+    "trials": "trial_id, config, budget, status, info, parent_id, loss, metrics, error, started_at, finished_at, seconds, cost",
+    "events": "seq, kind, trial_id",
+    "documents": "key, value",
+}
 
 
 def _record(row: dict[str, Any]) -> TrialRecord:

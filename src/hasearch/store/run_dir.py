@@ -27,8 +27,9 @@ SETTINGS = "settings.json"
 class RunDir:
     """A run directory; create a new one with :meth:`create`, reopen with :meth:`open`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only  # reading commands (show) never write into the run
         self._db: TrialDB | None = None
         self._lock: IO[str] | None = None
 
@@ -62,18 +63,19 @@ class RunDir:
         return cls(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> RunDir:
+    def open(cls, path: str | Path, *, read_only: bool = False) -> RunDir:
+        """An existing run; ``read_only`` for commands that only read it (nothing is written)."""
         path = Path(path)
         if not path.is_dir():
             raise RunDirError(f"run directory {str(path)!r} does not exist")
         if not (path / SETTINGS).is_file():
             raise RunDirError(f"{str(path)!r} is not a hasearch run (no {SETTINGS})")
-        return cls(path)
+        return cls(path, read_only=read_only)
 
     @property
     def db(self) -> TrialDB:
         if self._db is None:
-            self._db = TrialDB(self.path / "trials.sqlite")
+            self._db = TrialDB(self.path / "trials.sqlite", read_only=self.read_only)
         return self._db
 
     def close(self) -> None:
@@ -89,6 +91,8 @@ class RunDir:
 
     def write_json(self, name: str, value: Any) -> None:
         """Write ``name`` atomically (a crash leaves the old file or the new one)."""
+        if self.read_only:
+            raise RunDirError(f"run {str(self.path)!r} was opened read-only")
         target = self.path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".tmp")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -90,9 +91,19 @@ class Strategy(ABC):
         return job
 
     def tell(self, job: Job, loss: float) -> None:
-        """Report the loss (lower is better) of an asked job; non-finite means failed."""
-        self.pending.pop(job.job_id, None)
-        self._observe(job, worst_if_bad(loss))
+        """Report the loss (lower is better) of an asked job; non-finite means failed.
+
+        Raises:
+            TypeError: if ``loss`` is not a real number (``None`` included).
+            ValueError: if ``job`` is not pending here: told already, or asked from
+                another strategy.
+        """
+        if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
+            raise TypeError(f"tell: loss must be a real number (NaN or inf for a failed job), got {loss!r}")
+        if self.pending.get(job.job_id) is not job:
+            raise ValueError(f"tell: job {job.job_id} is not pending in this strategy (told twice, or asked from another one)")
+        del self.pending[job.job_id]
+        self._observe(job, worst_if_bad(float(loss)))
 
     @property
     def finished(self) -> bool:
