@@ -78,6 +78,7 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     settings = prepared.settings
     run = RunDir.create(prepared.out)
     run.lock()
+    run.db  # the trial database exists from the start, so even a run killed at once can be resumed
     run.write_json("settings.json", {**settings.to_dict(), "hasearch_version": __version__})
     save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
     problem = _problem(prepared.definition, prepared.data, settings)
@@ -97,9 +98,9 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
     Raises:
         UserError: if ``out`` is not a run, or the run cannot be reproduced.
     """
+    settings = check_resumable(out)
     run = RunDir.open(out)
     run.lock()
-    settings = SearchSettings.from_dict(run.read_json("settings.json"))
     if more_time is not None:
         elapsed = float(run.db.get(ELAPSED, 0.0))
         settings = replace(settings, time_budget=elapsed + more_time)
@@ -110,6 +111,24 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
         return _search_and_compare(run, _problem(definition, data, settings), settings, entry, reporter or NullReporter(), resume=True)
     finally:
         run.close()
+
+
+def check_resumable(out: str) -> SearchSettings:
+    """Read everything ``resume`` needs without writing: the settings, every trial record
+    and the space. Returns the settings.
+
+    Raises:
+        RunDirError: naming the file that is missing or damaged (nothing is written).
+    """
+    run = RunDir.open(out, read_only=True)
+    try:
+        run.db.trials()  # every row parses
+        run.db.events()
+        settings = SearchSettings.from_dict(run.read_json("settings.json"), source=str(run.file("settings.json")))
+        load_space(run.file("space.yaml"))
+    finally:
+        run.close()
+    return settings
 
 
 def _options(settings: SearchSettings, space: SearchSpace) -> StrategyOptions:

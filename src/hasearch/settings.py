@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from hasearch.errors import UserError
+from hasearch.errors import RunDirError, UserError
 
 BUDGET_UNITS = ("epochs", "seconds")
 EXECUTORS = ("local", "ray")
@@ -120,6 +120,14 @@ class SearchSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+    def from_dict(cls, data: dict[str, Any], *, source: str = "settings") -> SearchSettings:
+        """Settings saved with a run; RunDirError naming ``source`` if they are damaged."""
+        try:
+            known = {f.name for f in fields(cls)}
+            settings = cls(**{k: v for k, v in data.items() if k in known})
+            for name in ("space", "dataset", "strategy"):
+                if not isinstance(getattr(settings, name), str):
+                    raise TypeError(f"{name} must be a string")
+            return settings
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise RunDirError(f"{source!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})") from None

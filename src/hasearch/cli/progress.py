@@ -83,7 +83,7 @@ def _status_line(task: Task) -> str:
     """``description: 3/9 (33%), 1m20s elapsed, ~2m40s left`` (parts that are unknown are left out)."""
     parts = [f"progress: {task.description}"]
     if task.total:
-        parts.append(f": {task.completed:g}/{task.total:g} ({100 * task.completed / task.total:.0f}%)")
+        parts.append(f": {task.completed:.4g}/{task.total:.4g} ({100 * task.completed / task.total:.0f}%)")
     elapsed = task.elapsed or 0.0
     parts.append(f", {_clock(elapsed)} elapsed")
     if task.total and task.completed > 0:

@@ -2,57 +2,89 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hasearch.analysis import rank_correlation
 from hasearch.autohas.history import HISTORY
 from hasearch.search import BEST, best_trial
+from hasearch.settings import SearchSettings
+from hasearch.errors import RunDirError
 from hasearch.store import RunDir, TrialStatus
 
 
 def show_run(path: str, console: Console) -> None:
-    """Print the baseline-vs-found table (or, for an unfinished run, the best so far)."""
+    """Print the baseline-vs-found table (or, for an unfinished run, the best so far).
+
+    The run is opened read-only and every file is read and checked before anything is
+    printed, so a damaged run gives one RunDirError naming the file, and nothing else.
+    """
     run = RunDir.open(path, read_only=True)
-    settings = run.read_json("settings.json")
+    try:
+        parts = _renderables(run, path)
+    finally:
+        run.close()
+    for part in parts:
+        console.print(part)
+
+
+@contextmanager
+def _shape_of(run: RunDir, name: str) -> Iterator[None]:
+    """Turn the errors of a valid-JSON file of the wrong shape into one RunDirError."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        raise RunDirError(f"{str(run.file(name))!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})") from None
+
+
+def _renderables(run: RunDir, path: str) -> list[RenderableType]:
+    parts: list[RenderableType] = []
+    settings = SearchSettings.from_dict(run.read_json("settings.json"), source=str(run.file("settings.json")))
+    parts.append(Text.from_markup(
+        f"[bold]{escape(path)}[/]: {escape(settings.strategy)} on space {escape(settings.space)}, "
+        f"dataset {escape(settings.dataset)}, seed {settings.seed}"
+    ))
     trials = run.db.trials()
-    console.print(
-        f"[bold]{path}[/]: {settings['strategy']} on space {settings['space']}, dataset {settings['dataset']}, seed {settings['seed']}"
-    )
     if run.has(BEST):
-        best = run.read_json(BEST)
-        console.print(comparison_table(best))
-        if best.get("found"):
-            console.print(config_table((best.get("baseline") or {}).get("config", {}), best["found"]["config"]))
-        for note in best.get("notes") or []:
-            console.print(f"note: {note}", highlight=False, markup=False)
-        if best.get("result"):
-            same = (best.get("found") or {}).get("config") == (best.get("baseline") or {}).get("config")
-            who = "the baseline configuration, which the search returned" if same else f"the {best['result']} configuration"
-            console.print(f"saved model (final/model.pt): {who}", highlight=False)
+        with _shape_of(run, BEST):
+            parts += _best_parts(run.read_json(BEST))
     else:
         top = best_trial(trials)
-        console.print("[yellow]search not finished (no best.json)[/]")
+        parts.append(Text("search not finished (no best.json)", style="yellow"))
         if top is not None:
-            console.print(f"best trial so far: {top.trial_id}, val acc {top.val_accuracy:.4f} on budget {top.budget:g}")
+            parts.append(Text(f"best trial so far: {top.trial_id}, val acc {top.val_accuracy:.4f} on budget {top.budget:g}"))
     correlation = rank_correlation(trials)
     if len(correlation["budgets"]) > 1:
-        console.print(correlation_table(correlation))
+        parts.append(correlation_table(correlation))
     if run.has(HISTORY):
-        history = run.read_json(HISTORY)
-        console.print(single_run_summary(history))
-        for phase in history.get("phases") or []:
-            if phase.get("derivation"):
-                console.print(derivation_table(phase))
+        with _shape_of(run, HISTORY):
+            history = run.read_json(HISTORY)
+            parts.append(Text(single_run_summary(history)))
+            parts += [derivation_table(phase) for phase in history.get("phases") or [] if phase.get("derivation")]
     else:
         finished = sum(t.status is TrialStatus.FINISHED for t in trials)
         failed = sum(t.status is TrialStatus.FAILED for t in trials)
         running = sum(t.status is TrialStatus.RUNNING for t in trials)
-        console.print(f"trials: {finished} finished, {failed} failed" + (f", {running} running" if running else ""))
-    run.close()
+        parts.append(Text(f"trials: {finished} finished, {failed} failed" + (f", {running} running" if running else "")))
+    return parts
+
+
+def _best_parts(best: Mapping[str, Any]) -> list[RenderableType]:
+    parts: list[RenderableType] = [comparison_table(best)]
+    if best.get("found"):
+        parts.append(config_table((best.get("baseline") or {}).get("config", {}), best["found"]["config"]))
+    parts += [Text(f"note: {note}") for note in best.get("notes") or []]
+    if best.get("result"):
+        same = (best.get("found") or {}).get("config") == (best.get("baseline") or {}).get("config")
+        who = "the baseline configuration, which the search returned" if same else f"the {best['result']} configuration"
+        parts.append(Text(f"saved model (final/model.pt): {who}"))
+    return parts
 
 
 def single_run_summary(history: Mapping[str, Any]) -> str:

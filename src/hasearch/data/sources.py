@@ -7,6 +7,7 @@ and ``npz:PATH``.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -127,6 +128,9 @@ def _class_files(root: Path) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
     ]
     if not files:
         raise DataError(f"image folder {str(root)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    empty = sorted(set(classes) - {classes[label] for _, label in files})
+    if empty:
+        raise DataError(f"class folder {str(root / empty[0])!r} holds no images")
     return files, classes
 
 
@@ -134,9 +138,12 @@ def _read_images(
     files: list[tuple[Path, int]], classes: tuple[str, ...], *, size: tuple[int, ...] | None = None, channels: int | None = None
 ) -> ImageSet:
     if channels is None:
-        with Image.open(files[0][0]) as first:
-            channels = 1 if first.mode in ("L", "1", "I;16") else 3
-            size = size or (first.height, first.width)
+        try:
+            with Image.open(files[0][0]) as first:
+                channels = 1 if first.mode in ("L", "1", "I;16") else 3
+                size = size or (first.height, first.width)
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise DataError(f"cannot read image {str(files[0][0])!r}: {exc}") from None
     mode = "L" if channels == 1 else "RGB"
     assert size is not None
     height, width = int(size[0]), int(size[1])
@@ -148,7 +155,7 @@ def _read_images(
                 if img.size != (width, height):
                     img = img.resize((width, height), Image.Resampling.BILINEAR)
                 return np.asarray(img, dtype=np.uint8)
-        except OSError as exc:
+        except (OSError, Image.DecompressionBombError) as exc:
             raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
 
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -163,8 +170,9 @@ def _read_images(
 # ------------------------------------------------------------------------ npz
 def _npz(file: Path) -> LoadedData:
     try:
-        arrays = np.load(file, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        with np.load(file, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read npz file {str(file)!r}: {exc}") from None
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing:
@@ -179,6 +187,7 @@ def _npz(file: Path) -> LoadedData:
 
 
 def _npz_set(x: np.ndarray, y: np.ndarray, where: str, classes: tuple[str, ...] | None = None) -> ImageSet:
+    _check_pixels(x, where)
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
@@ -190,7 +199,30 @@ def _npz_set(x: np.ndarray, y: np.ndarray, where: str, classes: tuple[str, ...] 
     scale = 255.0 if (x.dtype == np.uint8 or float(np.max(x)) > 1.5) else 1.0
     images = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32) / scale)
     labels = torch.from_numpy(y.astype(np.int64))
+    names = classes or _class_names(labels, where)
+    if int(labels.min()) < 0 or int(labels.max()) >= len(names):
+        raise DataError(f"{where}: labels must be in 0..{len(names) - 1} (the training classes), got {int(labels.min())}..{int(labels.max())}")
+    return ImageSet(images, labels, names)
+
+
+def _check_pixels(x: np.ndarray, where: str) -> None:
+    """Real-valued, non-empty, finite pixels (NaN would train to NaN, booleans and complex
+    numbers are not images)."""
+    if x.dtype.kind not in "uif":
+        raise DataError(f"{where}: pixels must be unsigned int, int or float numbers, got dtype {x.dtype}")
+    if x.size == 0:
+        raise DataError(f"{where}: holds no images")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise DataError(f"{where}: holds NaN or infinite pixels")
+
+
+def _class_names(labels: Tensor, where: str) -> tuple[str, ...]:
+    """Classes 0..K-1 when every one of them has an image; a gap means a wrong label."""
+    present = set(labels.unique().tolist())
+    top = int(labels.max())
+    missing = sorted(set(range(top + 1)) - present)
     if int(labels.min()) < 0:
         raise DataError(f"{where}: labels must be >= 0")
-    names = classes or tuple(map(str, range(int(labels.max()) + 1)))
-    return ImageSet(images, labels, names)
+    if missing:
+        raise DataError(f"{where}: labels must be 0..K-1 with an image for each class; no image has label {missing[0]} (max {top})")
+    return tuple(map(str, range(top + 1)))

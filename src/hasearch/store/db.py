@@ -172,6 +172,9 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     mode = "ro" if live else "ro&immutable=1"
     conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode={mode}", uri=True)
     try:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(check)
         for table, columns in _READ_COLUMNS.items():
             conn.execute(f"SELECT {columns} FROM {table} LIMIT 1").fetchall()  # noqa: S608 - constant names
     except sqlite3.DatabaseError as exc:
@@ -187,16 +190,23 @@ _READ_COLUMNS = {
 }
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
 def _record(row: dict[str, Any]) -> TrialRecord:
     return TrialRecord(
         trial_id=row["trial_id"],
-        config=json.loads(row["config"]),
+        config=_json_object(row["config"]),
         budget=row["budget"],
         status=TrialStatus(row["status"]),
         loss=row["loss"],
-        metrics=json.loads(row["metrics"]),
+        metrics=_json_object(row["metrics"]),
         error=row["error"],
-        info=json.loads(row["info"]),
+        info=_json_object(row["info"]),
         parent_id=row["parent_id"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],

@@ -1,0 +1,92 @@
+"""Damaged run directories: reading and resuming them gives one line and exit 2, and the
+directory stays byte-identical (a full disk or a stray edit must never cost a traceback)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hasearch.cli.main import main
+from tests.conftest import snapshot
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["search", "--space", "mbconv", "--dataset", "digits", "--trials", "2", "--epochs", "1", "--out", str(out)]) == 0
+    return out
+
+
+def _sql(db: Path, statement: str) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute(statement)
+    conn.close()
+
+
+def _other_schema(db: Path) -> None:
+    db.unlink()
+    _sql(db, "CREATE TABLE other (x INTEGER)")
+
+
+DB = "trials.sqlite"
+DAMAGE: dict[str, tuple[str, Callable[[Path], None]]] = {
+    "database removed": (DB, lambda p: p.unlink()),
+    "database empty": (DB, lambda p: p.write_bytes(b"")),
+    "database garbage": (DB, lambda p: p.write_bytes(b"\x00garbage\xff" * 200)),
+    "database truncated": (DB, lambda p: p.write_bytes(p.read_bytes()[:1500])),
+    "database of another schema": (DB, _other_schema),
+    "trial row with invalid JSON": (DB, lambda p: _sql(p, "UPDATE trials SET config = '{oops' WHERE trial_id = 0")),
+    "trial row of the wrong JSON type": (DB, lambda p: _sql(p, "UPDATE trials SET metrics = '[1, 2]' WHERE trial_id = 0")),
+    "settings a list": ("settings.json", lambda p: p.write_text("[1, 2]")),
+    "settings missing keys": ("settings.json", lambda p: p.write_text('{"seed": 0}')),
+    "settings with a string max budget": (
+        "settings.json", lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "max_budget": "nine"}))),
+    "settings binary garbage": ("settings.json", lambda p: p.write_bytes(b"\xff\xfe\x00garbage")),
+    "settings invalid JSON": ("settings.json", lambda p: p.write_text("{")),
+    "best.json a list": ("best.json", lambda p: p.write_text("[]")),
+    "best.json missing keys": ("best.json", lambda p: p.write_text('{"baseline": {}}')),
+    "best.json with a string budget": (
+        "best.json", lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "final_budget": "nine"}))),
+    "best.json binary garbage": ("best.json", lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")),
+    "best.json empty": ("best.json", lambda p: p.write_bytes(b"")),
+}
+# resume re-does the final comparison and rewrites best.json, so best.json damage only matters to show
+RESUME_CASES = [name for name, (file, _) in DAMAGE.items() if file != "best.json"]
+
+
+def _damaged_copy(finished: Path, tmp_path: Path, case: str) -> Path:
+    run = tmp_path / "copy"
+    shutil.copytree(finished, run)
+    file, damage = DAMAGE[case]
+    damage(run / file)
+    return run
+
+
+def _check_refused(argv: list[str], run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before, names = snapshot(run), sorted(p.name for p in run.iterdir())
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("hasearch: error: ") and captured.err.count("\n") == 1, captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert snapshot(run) == before and sorted(p.name for p in run.iterdir()) == names
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_show_of_a_damaged_run_is_one_line_and_changes_nothing(
+    finished: Path, tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _damaged_copy(finished, tmp_path, case)
+    _check_refused(["show", str(run)], run, capsys)
+
+
+@pytest.mark.parametrize("case", RESUME_CASES)
+def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(
+    finished: Path, tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = _damaged_copy(finished, tmp_path, case)
+    _check_refused(["resume", str(run)], run, capsys)
