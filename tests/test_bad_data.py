@@ -112,3 +112,35 @@ def test_an_image_over_the_decompression_bomb_limit_is_refused(
     assert main(["search", "--space", "mbconv", "--dataset", spec, "--trials", "1", "--out", str(tmp_path / "new")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read image" in err and "decompression bomb" in err, err
+
+
+_CYCLIC = """model: mbconv
+parameters:
+  - {name: a, role: hyperparameter, type: categorical, choices: [x, y], default: x, active_if: {parameter: b, in: [x]}}
+  - {name: b, role: hyperparameter, type: categorical, choices: [x, y], default: x, active_if: {parameter: a, in: [x]}}
+"""
+SPACE_CASES: dict[str, tuple[bytes, str]] = {
+    "space not UTF-8": (b"name: x\nparameters: []\n# \xff\xfe\n", "not UTF-8"),
+    "space nested deeply": (b"model: mbconv\nparameters: " + b"[" * 5000 + b"]" * 5000 + b"\n", "space.yaml: "),
+    "space with cyclic conditions": (_CYCLIC.encode(), "conditions must not form a cycle"),
+    "space with an infinite range": (
+        b"model: mbconv\nparameters:\n  - {name: lr, role: hyperparameter, type: float, range: [0.01, .inf], default: 0.05}\n",
+        "value inf cannot be used"),
+    "space with a NaN bound": (
+        b"model: mbconv\nparameters:\n  - {name: lr, role: hyperparameter, type: float, range: [.nan, 1], default: 0.05}\n",
+        "needs two numbers"),
+    "space file of 2 MB": (b"name: x\n" + b"#" * 2_000_000, "far more than a space file needs"),
+    "space a list": (b"- 1\n- 2\n", "space.yaml: "),
+}
+
+
+@pytest.mark.parametrize("case", list(SPACE_CASES))
+def test_bad_space_file_is_one_line_exit_2_and_leaves_no_run(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    content, message = SPACE_CASES[case]
+    (tmp_path / "space.yaml").write_bytes(content)
+    out = tmp_path / "new"
+    assert main(["search", "--space", str(tmp_path / "space.yaml"), "--dataset", "digits", "--trials", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hasearch: error: ") and err.count("\n") == 1, err
+    assert message in err, err
+    assert not out.exists()

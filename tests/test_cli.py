@@ -159,6 +159,12 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "huge seed": ([*base, "--space", "mbconv", "--seed", "100000000000000000000000"], "--seed must be in"),
         "empty budget": ([*base, "--space", "mbconv", "--budget", ""], "is not a duration"),
         "controller lr above 1": ([*base, "--space", "mbconv", "--controller-lr", "5"], "--controller-lr must be in"),
+        "out below a regular file": (
+            ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--out", str(tmp / "bad.yaml" / "run")],
+            "is a file, not a directory"),
+        "out where nothing can be created": (
+            ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--out", "/proc/hasearch/run"],
+            "cannot be created"),
     }
 
 
@@ -188,6 +194,8 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "huge seed",
         "empty budget",
         "controller lr above 1",
+        "out below a regular file",
+        "out where nothing can be created",
     ],
 )
 def test_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -90,3 +90,40 @@ def test_resume_of_a_damaged_run_is_one_line_and_changes_nothing(
 ) -> None:
     run = _damaged_copy(finished, tmp_path, case)
     _check_refused(["resume", str(run)], run, capsys)
+
+
+class _Payload:
+    """Unpickling this would create a file: the proof that a payload ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (Path.touch, (self.marker,))
+
+
+def _plant_payload(file: Path, marker: Path) -> None:
+    import torch
+
+    torch.save({"weights": _Payload(marker)}, file)
+
+
+def test_a_model_file_carrying_a_pickle_payload_is_refused_and_never_runs(finished: Path, tmp_path: Path) -> None:
+    from hasearch.artifacts import load_final_model
+    from hasearch.errors import RunDirError
+
+    run, marker = tmp_path / "copy", tmp_path / "payload-ran"
+    shutil.copytree(finished, run)
+    _plant_payload(run / "final" / "model.pt", marker)
+    with pytest.raises(RunDirError, match="model.pt' was refused"):
+        load_final_model(run)
+    assert not marker.exists()
+
+
+def test_resume_refuses_a_checkpoint_carrying_a_pickle_payload(finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run, marker = tmp_path / "copy", tmp_path / "payload-ran"
+    shutil.copytree(finished, run)
+    (run / "autohas").mkdir()
+    _plant_payload(run / "autohas" / "checkpoint.pt", marker)
+    _check_refused(["resume", str(run)], run, capsys)
+    assert not marker.exists()

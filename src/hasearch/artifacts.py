@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from torch import nn
 
 from hasearch.catalog import definition_for
 from hasearch.data import DataSplits
+from hasearch.errors import RunDirError
 from hasearch.space import load_space
 from hasearch.store.run_dir import RunDir
 
@@ -40,11 +42,30 @@ def save_final_model(run: RunDir, model: nn.Module, config: Mapping[str, Any], d
 def load_final_model(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The final model of a run (eval mode) and its spec (config, classes, normalisation).
 
-    Weights are loaded with ``torch.load(..., weights_only=True)``.
+    Weights are loaded with ``torch.load(..., weights_only=True)``: a file that carries
+    anything but tensors (a pickle payload) is refused and nothing in it runs.
+
+    Raises:
+        RunDirError: if the run, its spec or its weights are missing, damaged or refused.
     """
-    run = RunDir.open(run_dir)
+    run = RunDir.open(run_dir, read_only=True)
     spec = run.read_json(SPEC)
-    definition = definition_for(load_space(run.file(spec["space_file"])))
-    model = definition.build(spec["config"], tuple(spec["input_shape"]), int(spec["num_classes"]))
-    model.load_state_dict(torch.load(run.file(WEIGHTS), weights_only=True))
+    try:
+        definition = definition_for(load_space(run.file(spec["space_file"])))
+        model = definition.build(spec["config"], tuple(spec["input_shape"]), int(spec["num_classes"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunDirError(f"{str(run.file(SPEC))!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})") from None
+    model.load_state_dict(load_weights(run.file(WEIGHTS)))
     return model.eval(), spec
+
+
+def load_weights(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)``; RunDirError naming the file if it is missing,
+    damaged or carries anything but tensors and plain containers (a pickle payload)."""
+    try:
+        return torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        raise RunDirError(f"{str(path)!r} does not exist") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunDirError(f"{str(path)!r} was refused: not a plain tensor file ({first[:160]})") from None

@@ -14,7 +14,7 @@ import torch
 
 from hasearch import __version__
 from hasearch.analysis import rank_correlation
-from hasearch.artifacts import save_final_model
+from hasearch.artifacts import load_weights, save_final_model
 from hasearch.catalog import SpaceDefinition, definition_for, resolve_space
 from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.execution.base import Executor
@@ -126,6 +126,8 @@ def check_resumable(out: str) -> SearchSettings:
         run.db.events()
         settings = SearchSettings.from_dict(run.read_json("settings.json"), source=str(run.file("settings.json")))
         load_space(run.file("space.yaml"))
+        for tensors in sorted(run.path.rglob("*.pt")):  # checkpoints and the final model: tensors only
+            load_weights(tensors)
     finally:
         run.close()
     return settings

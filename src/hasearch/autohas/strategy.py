@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from hasearch.artifacts import load_weights
 from hasearch.autohas.controller import Controller, uniform_entropy
 from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
 from hasearch.autohas.engine import SharedWeightsTrainer
@@ -281,7 +282,7 @@ def _save(context: SearchContext, trainer: SharedWeightsTrainer, state: _RunStat
 
 
 def _load(context: SearchContext, trainer: SharedWeightsTrainer) -> _RunState:
-    blob = torch.load(context.run.file(CHECKPOINT), weights_only=True)
+    blob = load_weights(context.run.file(CHECKPOINT))
     trainer.net.load_state_dict(blob["network"])
     for name, optimizer in trainer.optimizers.items():
         optimizer.load_state_dict(blob["optimizers"][name])

@@ -32,6 +32,7 @@ class RichReporter:
         self.console = console or Console(stderr=True)
         interval = heartbeat_seconds or float(os.environ.get("HASEARCH_PROGRESS_SECONDS", "30"))
         self._stopped = threading.Event()
+        self._started = False
         self._heartbeat = None
         if not self.console.is_terminal:
             self._heartbeat = threading.Thread(target=self._beat, args=(interval,), name="hasearch-progress", daemon=True)
@@ -47,14 +48,19 @@ class RichReporter:
         self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> Self:
-        self.progress.start()
-        if self._heartbeat is not None:
-            self._heartbeat.start()
-        return self
+        return self  # the display starts with the first task, so an early error prints one line only
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._stopped.set()
-        self.progress.stop()
+        if self._started:
+            self.progress.stop()
+
+    def _start_display(self) -> None:
+        if not self._started:
+            self._started = True
+            self.progress.start()
+            if self._heartbeat is not None:
+                self._heartbeat.start()
 
     def _beat(self, interval: float) -> None:
         while not self._stopped.wait(interval):
@@ -63,6 +69,7 @@ class RichReporter:
                     self.log(_status_line(task))
 
     def start(self, key: str, description: str, total: float | None) -> None:
+        self._start_display()
         self.tasks[key] = self.progress.add_task(description, total=total)
 
     def update(self, key: str, *, completed: float | None = None, description: str | None = None) -> None:

@@ -83,7 +83,11 @@ class SearchSpace:
                 raise SpaceError(f"parameter {p.name!r}: {exc}") from None
         for p in self.params:
             if p.condition is not None:
-                space.add(_to_condition(space, p.name, p.condition))
+                try:
+                    space.add(_to_condition(space, p.name, p.condition))
+                except (ValueError, TypeError, KeyError) as exc:  # e.g. ConfigSpace's CyclicDependancyError
+                    detail = str(exc) or type(exc).__name__
+                    raise SpaceError(f"condition of parameter {p.name!r}: {detail} (conditions must not form a cycle)") from None
         return space
 
     # ----------------------------------------------------------------- lookups

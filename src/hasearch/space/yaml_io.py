@@ -20,6 +20,10 @@ _PARAM_KEYS = {"name", "role", "type", "choices", "range", "log", "default", "ba
 _TOP_KEYS = {"name", "model", "description", "basis_size", "parameters", "baseline"}
 
 
+MAX_SPACE_BYTES = 1_000_000  # the built-in spaces are about 3 KB
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where available
+
+
 def load_space(path: str | Path, *, seed: int | None = None) -> SearchSpace:
     """Load a space from a YAML file.
 
@@ -29,8 +33,15 @@ def load_space(path: str | Path, *, seed: int | None = None) -> SearchSpace:
     path = Path(path)
     if not path.is_file():
         raise SpaceError(f"space file {str(path)!r} does not exist")
+    size = path.stat().st_size
+    if size > MAX_SPACE_BYTES:
+        raise SpaceError(f"{path.name}: {size:,} bytes is far more than a space file needs (at most {MAX_SPACE_BYTES:,})")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+    except UnicodeDecodeError as exc:
+        raise SpaceError(f"{path.name}: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise SpaceError(f"{path.name}: YAML nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

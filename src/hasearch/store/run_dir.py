@@ -54,12 +54,20 @@ class RunDir:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             what = "holds another run" if (path / SETTINGS).exists() else "is not empty"
             raise RunDirError(f"--out {str(path)!r} {what}; choose a new directory (or `hasearch resume` it)")
+        ancestor = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+        if not ancestor.is_dir():
+            raise RunDirError(f"--out {str(path)!r} cannot be created: {str(ancestor)!r} is a file, not a directory")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            raise RunDirError(f"--out {str(path)!r} cannot be created: {str(ancestor)!r} is not writable")
         return path
 
     @classmethod
     def create(cls, path: str | Path) -> RunDir:
         path = cls.check_new(path)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunDirError(f"--out {str(path)!r} cannot be created ({exc.strerror or exc})") from None
         return cls(path)
 
     @classmethod
