@@ -162,6 +162,8 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "out below a regular file": (
             ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--out", str(tmp / "bad.yaml" / "run")],
             "is a file, not a directory"),
+        "ray address where nothing listens": ([*base, "--space", "mbconv", "--executor", "ray", "--address", "127.0.0.1:9"],
+                                              "no Ray cluster answers there"),
         "out where nothing can be created": (
             ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--out", "/proc/hasearch/run"],
             "cannot be created"),
@@ -196,6 +198,7 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "controller lr above 1",
         "out below a regular file",
         "out where nothing can be created",
+        "ray address where nothing listens",
     ],
 )
 def test_bad_input_is_one_line_exit_2(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -232,3 +235,22 @@ def test_progress_lines_reach_a_log_file_when_stderr_is_not_a_terminal(tmp_path:
     lines = [line for line in log.read_text().splitlines() if line.startswith("progress: ")]
     assert any("autohas phase" in line and "elapsed" in line for line in lines), lines
     assert any("train+val -> test" in line and "elapsed" in line for line in lines), lines
+
+
+def test_bad_input_found_after_the_run_was_created_leaves_nothing_and_out_can_be_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hasearch.errors import UserError
+    from hasearch.strategies.base import SingleRunStrategy
+    from hasearch.strategies.registry import STRATEGIES, StrategyEntry
+
+    class _RefusesLate(SingleRunStrategy):
+        def run(self, context):  # type: ignore[no-untyped-def]
+            raise UserError("a problem only the search itself can see")
+
+    monkeypatch.setitem(STRATEGIES, "late", StrategyEntry("late", "test", lambda o: _RefusesLate()))
+    out = tmp_path / "run"
+    assert main(["search", "--space", "mbconv", "--strategy", "late", "--dataset", "digits", "--trials", "1", "--out", str(out)]) == 2
+    assert "only the search itself can see" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--out", str(out)]) == 0

@@ -6,6 +6,7 @@ never leaves a half-made run behind and never touches an existing one.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,6 +18,7 @@ from hasearch.analysis import rank_correlation
 from hasearch.artifacts import load_weights, save_final_model
 from hasearch.catalog import SpaceDefinition, definition_for, resolve_space
 from hasearch.data import DataSplits, make_splits, resolve_dataset
+from hasearch.errors import UserError
 from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
 from hasearch.execution.pool import ProcessPoolTrialExecutor
@@ -54,6 +56,10 @@ def prepare_search(settings: SearchSettings, out: str) -> PreparedSearch:
             an ``out`` directory that is not empty.
     """
     RunDir.check_new(out)
+    if settings.executor == "ray" and settings.address:
+        from hasearch.execution.ray_executor import check_ray_address
+
+        check_ray_address(settings.address)
     definition = resolve_space(settings.space)
     entry = get_strategy(settings.strategy)
     source = resolve_dataset(settings.dataset)
@@ -84,8 +90,19 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     problem = _problem(prepared.definition, prepared.data, settings)
     try:
         return _search_and_compare(run, problem, settings, prepared.entry, reporter or NullReporter(), resume=False)
+    except UserError:
+        _remove_if_nothing_done(run)  # so the same --out can be used again
+        raise
     finally:
         run.close()
+
+
+def _remove_if_nothing_done(run: RunDir) -> None:
+    """Remove a run that failed on bad input before it recorded any trial or checkpoint."""
+    if run.db.trials() or any(run.path.rglob("*.pt")):
+        return
+    run.close()
+    shutil.rmtree(run.path, ignore_errors=True)
 
 
 def resume_search(out: str, *, more_time: float | None = None, reporter: Reporter | None = None) -> dict[str, Any]:

@@ -8,9 +8,26 @@ shared file system.
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from hasearch.errors import UserError
+
+CONNECT_SECONDS = 3.0
+
+
+def check_ray_address(address: str) -> None:
+    """Fail within seconds, with one line, when nothing listens at ``address`` (``host:port``,
+    optionally ``ray://host:port``); ``auto`` and ``local`` are left to Ray."""
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"--address {address!r} is not host:port (or ray://host:port, auto)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except OSError as exc:
+        raise UserError(f"--address {address!r}: no Ray cluster answers there ({exc.strerror or exc})") from None
 from hasearch.evaluate import TrialOutcome
 from hasearch.execution.base import TrialTask, run_task
 from hasearch.execution.recipe import ProblemRecipe
