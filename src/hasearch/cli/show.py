@@ -101,15 +101,19 @@ def single_run_summary(history: Mapping[str, Any]) -> str:
 
 
 def derivation_table(phase: Mapping[str, Any]) -> Table:
-    """Per searched parameter: how concentrated its distribution is and where its value came from."""
-    table = Table(title=f"AutoHAS phase {phase.get('phase', 0) + 1}: derived (Eq. 4-5) or kept from the baseline")
-    for column in ("parameter", "normalised entropy", "noise 5% quantile", "updates", "value", "source", "Eq. 4-5 value"):
-        table.add_column(column, justify="left" if column in ("parameter", "source") else "right")
+    """Per searched parameter: how concentrated its distribution is and where its value came from.
+
+    ``entropy`` is normalised (1 = uniform); a parameter is learned when it is below ``noise 5%``,
+    the 5% quantile that noise-only rewards would leave after the same number of updates.
+    """
+    table = Table(title=f"AutoHAS phase {phase.get('phase', 0) + 1}: value from Eq. 4-5 (learned) or from the baseline")
+    for column in ("parameter", "entropy", "noise 5%", "updates", "value", "from", "Eq. 4-5"):
+        table.add_column(column, justify="left" if column in ("parameter", "from") else "right", no_wrap=True)
     for d in phase["derivation"]:
-        source = "learned: Eq. 4-5" if d["learned"] else "not learned: baseline"
         table.add_row(
             d["name"], f"{d['normalised_entropy']:.2f}", f"{d['null_threshold']:.2f}", str(d["updates"]),
-            _fmt(d["value"]), source, _fmt(d["eq5_value"]), style="bold" if d["learned"] else "dim",
+            _fmt(d["value"]), "learned" if d["learned"] else "baseline", _fmt(d["eq5_value"]),
+            style="bold" if d["learned"] else "dim",
         )
     return table
 
