@@ -86,10 +86,10 @@ def main() -> None:
     rng = random.Random(args.seed)
     totals = {"lost": 0, "duplicated": 0, "kills": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in RUNS:
+        for name, options in RUNS.items():
             straight = None
             if name != "autohas":
-                assert cli(["search", *BASE, *RUNS[name], "--out", str(Path(tmp) / f"{name}-straight")]) == 0
+                assert cli(["search", *BASE, *options, "--out", str(Path(tmp) / f"{name}-straight")]) == 0
                 straight = records(Path(tmp) / f"{name}-straight")
             for k in range(args.kills):
                 delay = rng.uniform(2.0, 12.0)

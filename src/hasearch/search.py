@@ -23,7 +23,14 @@ from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
 from hasearch.execution.pool import ProcessPoolTrialExecutor
 from hasearch.execution.recipe import ProblemRecipe
-from hasearch.final import BASELINE, FinalScore, choose_result, estimate_training_seconds, score_configuration, verdict
+from hasearch.final import (
+    BASELINE,
+    FinalScore,
+    choose_result,
+    estimate_training_seconds,
+    score_configuration,
+    verdict,
+)
 from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
@@ -84,7 +91,7 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     settings = prepared.settings
     run = RunDir.create(prepared.out)
     run.lock()
-    run.db  # the trial database exists from the start, so even a run killed at once can be resumed
+    _ = run.db  # the trial database exists from the start, so even a run killed at once can be resumed
     run.write_json("settings.json", {**settings.to_dict(), "hasearch_version": __version__})
     save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
     problem = _problem(prepared.definition, prepared.data, settings)
@@ -222,8 +229,10 @@ def _incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list
     if best.budget < settings.max_budget:
         unit = settings.budget_unit
         return [
-            f"no trial finished at the largest budget ({settings.max_budget:g} {unit}); the incumbent "
-            f"(trial {best.trial_id}) was chosen on its validation accuracy after {best.budget:g} {unit}"
+            (
+                f"no trial finished at the largest budget ({settings.max_budget:g} {unit}); the incumbent "
+                f"(trial {best.trial_id}) was chosen on its validation accuracy after {best.budget:g} {unit}"
+            )
         ]
     return []
 

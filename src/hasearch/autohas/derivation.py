@@ -113,8 +113,10 @@ def derivation_notes(report: Sequence[ParameterDerivation]) -> list[str]:
     if not kept:
         return []
     return [
-        f"kept the baseline's value for {len(kept)} of {len(report)} searched parameters whose distribution stayed "
-        f"as spread as noise leaves it ({', '.join(kept)}); see `hasearch show` (departure from seed 000 Eq. 5)"
+        (
+            f"kept the baseline's value for {len(kept)} of {len(report)} searched parameters whose distribution stayed "
+            f"as spread as noise leaves it ({', '.join(kept)}); see `hasearch show` (departure from seed 000 Eq. 5)"
+        )
     ]
 
 

@@ -13,9 +13,9 @@ from rich.text import Text
 
 from hasearch.analysis import rank_correlation
 from hasearch.autohas.history import HISTORY
+from hasearch.errors import RunDirError
 from hasearch.search import BEST, best_trial
 from hasearch.settings import SearchSettings
-from hasearch.errors import RunDirError
 from hasearch.store import RunDir, TrialStatus
 
 

@@ -176,7 +176,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         if check != "ok":
             raise sqlite3.DatabaseError(check)
         for table, columns in _READ_COLUMNS.items():
-            conn.execute(f"SELECT {columns} FROM {table} LIMIT 1").fetchall()  # noqa: S608 - constant names
+            conn.execute(f"SELECT {columns} FROM {table} LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise RunDirError(f"{str(path)!r} is not a readable hasearch trial database ({exc})") from None
