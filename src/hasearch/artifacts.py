@@ -12,7 +12,7 @@ from torch import nn
 
 from hasearch.catalog import definition_for
 from hasearch.data import DataSplits
-from hasearch.errors import RunDirError
+from hasearch.errors import RunDirError, damaged_file
 from hasearch.space import load_space
 from hasearch.store.run_dir import RunDir
 
@@ -54,7 +54,7 @@ def load_final_model(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         definition = definition_for(load_space(run.file(spec["space_file"])))
         model = definition.build(spec["config"], tuple(spec["input_shape"]), int(spec["num_classes"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise RunDirError(f"{str(run.file(SPEC))!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})") from None
+        raise damaged_file(run.file(SPEC), exc) from None
     model.load_state_dict(load_weights(run.file(WEIGHTS)))
     return model.eval(), spec
 

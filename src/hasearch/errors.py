@@ -23,5 +23,10 @@ class RunDirError(UserError):
     """A run directory cannot be used (it holds another run, or is not a run)."""
 
 
+def damaged_file(path: object, exc: BaseException) -> RunDirError:
+    """The one-line error for a run file that is readable but damaged or of the wrong shape."""
+    return RunDirError(f"{str(path)!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})")
+
+
 class TrialFailed(Exception):
     """A trial raised, returned a non-finite loss or diverged; recorded as failed."""

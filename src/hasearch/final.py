@@ -29,7 +29,6 @@ from hasearch.train.cost import count_macs, count_parameters
 from hasearch.train.trainer import EpochReport, TrainingRun, TrainState, train_child
 
 FOUND, BASELINE = "found", "baseline"
-_CHANNELS_LAST = torch.channels_last
 _EVAL_OVERHEAD = 1.05  # one evaluation pass per epoch, about 5% of an epoch's training (measured on CIFAR)
 
 
@@ -132,10 +131,10 @@ def estimate_training_seconds(problem: Problem, config: Mapping[str, Any], epoch
     """Seconds to train ``config`` for ``epochs`` on training + validation, from timing a few steps."""
     model, data = problem.build(config), problem.data
     split = data.train_and_val()
-    run = TrainingRun.for_config(
-        model, config, data, problem.budget(epochs), seed=problem.seed, fmt=_CHANNELS_LAST, state=TrainState(), train_size=len(split)
-    )
     state = TrainState()
+    run = TrainingRun.for_config(
+        model, config, data, problem.budget(epochs), seed=problem.seed, fmt=torch.channels_last, state=state, train_size=len(split)
+    )
     run.train_until(split, state, 2)  # warm-up: first steps allocate
     start, done = time.perf_counter(), state.step
     run.train_until(split, state, done + steps)

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from hasearch.errors import RunDirError, UserError
+from hasearch.errors import UserError, damaged_file
 
 BUDGET_UNITS = ("epochs", "seconds")
 EXECUTORS = ("local", "ray")
@@ -130,4 +130,4 @@ class SearchSettings:
                     raise TypeError(f"{name} must be a string")
             return settings
         except (TypeError, ValueError, AttributeError) as exc:
-            raise RunDirError(f"{source!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})") from None
+            raise damaged_file(source, exc) from None

@@ -146,11 +146,10 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_resume(args: argparse.Namespace, console: Console) -> int:
-    from hasearch.search import check_resumable, resume_search
+    from hasearch.search import resume_search
 
     more = parse_duration(args.budget) if args.budget is not None else None
-    check_resumable(args.dir)  # a damaged run is one line, before any progress output
-    with RichReporter() as reporter:
+    with RichReporter() as reporter:  # draws nothing before the first task: a damaged run is one line
         resume_search(args.dir, more_time=more, reporter=reporter)
     show_run(args.dir, console)
     return 0

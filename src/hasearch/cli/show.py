@@ -13,7 +13,7 @@ from rich.text import Text
 
 from hasearch.analysis import rank_correlation
 from hasearch.autohas.history import HISTORY
-from hasearch.errors import RunDirError
+from hasearch.errors import damaged_file
 from hasearch.search import BEST, best_trial
 from hasearch.settings import SearchSettings
 from hasearch.store import RunDir, TrialStatus
@@ -40,7 +40,7 @@ def _shape_of(run: RunDir, name: str) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
-        raise RunDirError(f"{str(run.file(name))!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})") from None
+        raise damaged_file(run.file(name), exc) from None
 
 
 def _renderables(run: RunDir, path: str) -> list[RenderableType]:

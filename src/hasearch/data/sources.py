@@ -218,11 +218,10 @@ def _check_pixels(x: np.ndarray, where: str) -> None:
 
 def _class_names(labels: Tensor, where: str) -> tuple[str, ...]:
     """Classes 0..K-1 when every one of them has an image; a gap means a wrong label."""
-    present = set(labels.unique().tolist())
-    top = int(labels.max())
-    missing = sorted(set(range(top + 1)) - present)
     if int(labels.min()) < 0:
         raise DataError(f"{where}: labels must be >= 0")
+    top = int(labels.max())
+    missing = sorted(set(range(top + 1)) - set(labels.unique().tolist()))
     if missing:
         raise DataError(f"{where}: labels must be 0..K-1 with an image for each class; no image has label {missing[0]} (max {top})")
     return tuple(map(str, range(top + 1)))

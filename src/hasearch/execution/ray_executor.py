@@ -12,6 +12,9 @@ import socket
 from typing import Any
 
 from hasearch.errors import UserError
+from hasearch.evaluate import TrialOutcome
+from hasearch.execution.base import TrialTask, run_task
+from hasearch.execution.recipe import ProblemRecipe
 
 CONNECT_SECONDS = 3.0
 
@@ -28,9 +31,6 @@ def check_ray_address(address: str) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
     except OSError as exc:
         raise UserError(f"--address {address!r}: no Ray cluster answers there ({exc.strerror or exc})") from None
-from hasearch.evaluate import TrialOutcome
-from hasearch.execution.base import TrialTask, run_task
-from hasearch.execution.recipe import ProblemRecipe
 
 
 class _TrialActor:
