@@ -127,3 +127,62 @@ def test_resume_refuses_a_checkpoint_carrying_a_pickle_payload(finished: Path, t
     _plant_payload(run / "autohas" / "checkpoint.pt", marker)
     _check_refused(["resume", str(run)], run, capsys)
     assert not marker.exists()
+
+
+_KILL_MID_COMMIT = """
+import os, signal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size=1")  # spill changed pages into the database file before the commit
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("UPDATE trials SET config = ?", ("{" + " " * 5000 + "}",))
+conn.execute("INSERT INTO documents (key, value) VALUES ('filler', ?)", ("0" * 200000,))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_run_killed_in_the_middle_of_a_write_is_named_by_show_and_repaired_by_resume(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import subprocess
+    import sys
+
+    from hasearch.search import check_resumable
+    from hasearch.store import TrialDB
+
+    run = tmp_path / "copy"
+    shutil.copytree(finished, run)
+    before = [t.config for t in TrialDB(finished / DB, read_only=True).trials()]
+    subprocess.run([sys.executable, "-c", _KILL_MID_COMMIT, str(run / DB)], check=False)
+    assert (run / f"{DB}-journal").stat().st_size > 0  # a hot journal: the database file holds half a write
+    _check_refused(["show", str(run)], run, capsys)
+    check_resumable(str(run))  # SQLite rolls the half write back
+    assert not (run / f"{DB}-journal").exists()
+    assert [t.config for t in TrialDB(run / DB, read_only=True).trials()] == before
+
+
+def test_a_run_directory_made_immutable_mid_run_ends_with_one_line_naming_the_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from hasearch.store import TrialDB
+
+    out = tmp_path / "run"
+    exe = str(Path(sys.executable).with_name("hasearch"))
+    argv = [exe, "search", "--space", "mbconv", "--dataset", "digits", "--trials", "60", "--epochs", "2", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not ((out / DB).exists() and TrialDB(out / DB, read_only=True).trials()):
+            time.sleep(0.5)
+        if subprocess.run(["chattr", "-R", "+i", str(out)], check=False, capture_output=True).returncode != 0:
+            proc.kill()
+            pytest.skip("chattr +i is not available here (needs root on ext4-like file systems)")
+        _, err = proc.communicate(timeout=120)
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(out)], check=False, capture_output=True)
+        proc.kill()
+    assert proc.returncode == 2, err  # before: SIGBUS (-7) from SQLite's shared-memory map
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hasearch: error: cannot write ") and str(out) in last
+    assert "Traceback" not in err

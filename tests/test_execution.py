@@ -128,3 +128,30 @@ def test_pool_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
     proc.wait()
     time.sleep(10)
     assert [pid for pid in workers if _alive(pid)] == []
+
+
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        kids = _children(frontier.pop())
+        found += kids
+        frontier += kids
+    return found
+
+
+@pytest.mark.skipif(not _only_loopback(), reason="Ray tests run only in a loopback-only network namespace (make test)")
+def test_a_local_ray_does_not_outlive_its_killed_driver(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--strategy", "random", "--trials", "60", "--epochs", "2", "--workers", "2", "--executor", "ray"]
+    proc = subprocess.Popen([HASEARCH, *_search(out, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while _finished(out / "trials.sqlite") < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ray_processes = _descendants(proc.pid)
+    assert proc.poll() is None and len(ray_processes) >= 4, "Ray did not start"
+    time.sleep(1.0)  # the watchdog polls every 0.5 s: let it see every process
+    ray_processes = sorted(set(ray_processes) | set(_descendants(proc.pid)))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(10)
+    assert [pid for pid in ray_processes if _alive(pid)] == []  # before: Ray's agents lived on for minutes

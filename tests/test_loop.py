@@ -36,6 +36,9 @@ class FunctionExecutor:
     def submit(self, task: TrialTask) -> None:
         self.queue.append(task)
         self.seen.append(task)
+        if task.checkpoint_to is not None:
+            task.checkpoint_to.parent.mkdir(exist_ok=True)
+            task.checkpoint_to.write_bytes(b"weights")
 
     def wait(self) -> list[tuple[TrialTask, TrialOutcome]]:
         task = self.queue.pop(0)
@@ -93,6 +96,21 @@ def test_replay_restores_the_strategy_and_returns_unfinished_jobs(tmp_path: Path
     assert [(t.trial_id, dict(t.config), t.budget) for t in db.trials()] == [
         (t.trial_id, dict(t.config), t.budget) for t in ref_db.trials()
     ]
+
+
+def test_a_resume_with_nothing_left_to_run_drops_checkpoints_no_promotion_can_use(tmp_path: Path) -> None:
+    db, checkpoints = TrialDB(tmp_path / "t.sqlite"), tmp_path / "checkpoints"
+    make = lambda: hasearch.Hyperband(toy_space(), min_budget=1, max_budget=9, seed=0)
+    first = make()
+    _run(db, first, FunctionExecutor(), 12, checkpoint_dir=checkpoints)
+    kept = {int(p.stem.removeprefix("trial_")) for p in checkpoints.glob("trial_*.pt")}
+    assert kept == first.promotable() and len(kept) < 12
+    for trial_id in range(12):  # killed after trials finished, before their checkpoints were dropped
+        (checkpoints / f"trial_{trial_id}.pt").write_bytes(b"weights")
+    resumed = make()
+    assert replay(resumed, db) == []
+    _run(db, resumed, FunctionExecutor(), 12, checkpoint_dir=checkpoints)
+    assert {int(p.stem.removeprefix("trial_")) for p in checkpoints.glob("trial_*.pt")} == kept
 
 
 def test_replay_refuses_a_different_strategy(tmp_path: Path) -> None:

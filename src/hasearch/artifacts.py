@@ -22,9 +22,9 @@ SPEC = "final/model.json"
 
 def save_final_model(run: RunDir, model: nn.Module, config: Mapping[str, Any], data: DataSplits) -> None:
     """Write the weights and the architecture/normalisation needed to rebuild the model."""
-    run.file(WEIGHTS).parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    torch.save(state, run.file(WEIGHTS))
+    with run.writing(run.file(WEIGHTS)) as tmp:
+        torch.save(state, tmp)
     run.write_json(
         SPEC,
         {

@@ -23,6 +23,10 @@ class RunDirError(UserError):
     """A run directory cannot be used (it holds another run, or is not a run)."""
 
 
+class RunNotWritable(RunDirError):
+    """A file of the run could not be written (read-only or immutable, disk full)."""
+
+
 def damaged_file(path: object, exc: BaseException) -> RunDirError:
     """The one-line error for a run file that is readable but damaged or of the wrong shape."""
     return RunDirError(f"{str(path)!r} is damaged or of an unexpected shape ({type(exc).__name__}: {exc})")

@@ -69,6 +69,25 @@ def run_trials(
         jobs[job.job_id] = job
         executor.submit(_task(job, seed, checkpoint_dir))
     started = len(db.trials())
+    try:
+        _loop(strategy, executor, db, jobs, started, limits=limits, seed=seed, reporter=reporter, checkpoint_dir=checkpoint_dir)
+    finally:
+        if checkpoint_dir is not None:  # e.g. a resume that had nothing left to run
+            _drop_checkpoints(checkpoint_dir, keep=_needed(strategy, jobs))
+
+
+def _loop(
+    strategy: Strategy,
+    executor: Executor,
+    db: TrialDB,
+    jobs: dict[int, Job],
+    started: int,
+    *,
+    limits: Limits,
+    seed: int,
+    reporter: Reporter,
+    checkpoint_dir: Path | None,
+) -> None:
     while True:
         while executor.running < executor.capacity and limits.allow(started) and not strategy.finished:
             job = strategy.ask()
@@ -87,7 +106,13 @@ def run_trials(
             db.put(ELAPSED, limits.elapsed())
             reporter.log(_describe(job, outcome))
         if checkpoint_dir is not None:
-            _drop_checkpoints(checkpoint_dir, keep=strategy.promotable() | set(jobs))
+            _drop_checkpoints(checkpoint_dir, keep=_needed(strategy, jobs))
+
+
+def _needed(strategy: Strategy, running: dict[int, Job]) -> set[int]:
+    """Trials whose checkpoints a promotion or a running trial may still read."""
+    parents = {job.parent_id for job in running.values() if job.parent_id is not None}
+    return strategy.promotable() | set(running) | parents
 
 
 def replay(strategy: Strategy, db: TrialDB) -> list[Job]:
@@ -138,7 +163,8 @@ def _task(job: Job, seed: int, checkpoint_dir: Path | None) -> TrialTask:
 def _drop_checkpoints(directory: Path, keep: set[int]) -> None:
     """Delete checkpoints no future promotion can use (keeps disk use bounded)."""
     for path in directory.glob("trial_*.pt"):
-        if int(path.stem.removeprefix("trial_")) not in keep:
+        trial_id = path.stem.removeprefix("trial_")
+        if trial_id.isdigit() and int(trial_id) not in keep:
             path.unlink(missing_ok=True)
 
 

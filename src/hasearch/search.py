@@ -15,33 +15,33 @@ import torch
 
 from hasearch import __version__
 from hasearch.analysis import rank_correlation
-from hasearch.artifacts import load_weights, save_final_model
+from hasearch.artifacts import load_weights
 from hasearch.catalog import SpaceDefinition, definition_for, resolve_space
+from hasearch.comparison import (
+    RANK_CORRELATION,
+    Found,
+    announce_retraining,
+    compare_with_baseline,
+    incumbent_notes,
+    reusable_val_accuracy,
+)
 from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.errors import UserError
 from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
 from hasearch.execution.pool import ProcessPoolTrialExecutor
 from hasearch.execution.recipe import ProblemRecipe
-from hasearch.final import (
-    BASELINE,
-    FinalScore,
-    choose_result,
-    estimate_training_seconds,
-    score_configuration,
-    verdict,
-)
 from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
 from hasearch.settings import SearchSettings
 from hasearch.space import SearchSpace, load_space, save_space
-from hasearch.store import RunDir, TrialRecord, TrialStatus
+from hasearch.store import RunDir, TrialRecord
+from hasearch.store.db import roll_back_interrupted_write
+from hasearch.store.run_dir import DATABASE
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
-
-BEST = "best.json"
-RANK_CORRELATION = "rank_correlation.json"
+from hasearch.train.hparams import TrainingHyperparameters
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ def prepare_search(settings: SearchSettings, out: str) -> PreparedSearch:
     entry = get_strategy(settings.strategy)
     source = resolve_dataset(settings.dataset)
     prepared = PreparedSearch(settings, out, definition, entry, make_splits(source, seed=settings.split_seed))
+    batch_size = definition.space.baseline.get("batch_size", TrainingHyperparameters.batch_size)
+    settings.check_budgets(train_size=len(prepared.data.train), batch_size=int(batch_size))
     strategy = entry.make(_options(settings, definition.space))
     if isinstance(strategy, SingleRunStrategy):
         strategy.check(_problem(definition, prepared.data, settings), settings.time_budget)
@@ -145,6 +147,7 @@ def check_resumable(out: str) -> SearchSettings:
         RunDirError: naming the file that is missing or damaged (nothing is written).
     """
     run = RunDir.open(out, read_only=True)
+    roll_back_interrupted_write(run.file(DATABASE))  # SQLite's own repair after a kill mid-commit
     try:
         run.db.trials()  # every row parses
         run.db.events()
@@ -180,7 +183,7 @@ def _search_and_compare(
     if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
         torch.set_num_threads(settings.threads)
     strategy = entry.make(_options(settings, problem.space))
-    _announce_retraining(problem, settings, reporter)
+    announce_retraining(problem, settings, reporter)
     reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
     notes: list[str] = []
     if isinstance(strategy, Strategy):
@@ -188,8 +191,8 @@ def _search_and_compare(
         trials = run.db.trials()
         best = best_trial(trials)
         found = dict(best.config) if best else None
-        found_val = _reusable_val_accuracy(trials, found, settings)
-        notes += _incumbent_notes(best, settings)
+        found_val = reusable_val_accuracy(trials, found, settings)
+        notes += incumbent_notes(best, settings)
         run.write_json(RANK_CORRELATION, rank_correlation(trials))
     else:
         assert isinstance(strategy, SingleRunStrategy)
@@ -201,63 +204,7 @@ def _search_and_compare(
     reporter.stop("search")
     for note in notes:
         reporter.log(f"note: {note}")
-    return _compare(run, problem, settings, _Found(found, found_val, best, notes), search_seconds, reporter)
-
-
-@dataclass(frozen=True)
-class _Found:
-    """What the search hands to the final comparison."""
-
-    config: dict[str, Any] | None
-    val_accuracy: float | None  # reusable validation accuracy from the search, if any
-    trial: TrialRecord | None
-    notes: list[str]
-
-
-def _reusable_val_accuracy(trials: list[TrialRecord], config: dict[str, Any] | None, settings: SearchSettings) -> float | None:
-    """The validation accuracy a finished trial of ``config`` already measured under exactly
-    the final protocol (same seed, training split, and a full schedule of the final budget)."""
-    if config is None or settings.retrain_budget != settings.max_budget:
-        return None
-    same = [t for t in trials if t.ok and t.budget == settings.max_budget and dict(t.config) == config]
-    return same[0].val_accuracy if same else None
-
-
-def _incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list[str]:
-    if best is None:
-        return ["no trial finished: there is no found configuration"]
-    if best.budget < settings.max_budget:
-        unit = settings.budget_unit
-        return [
-            (
-                f"no trial finished at the largest budget ({settings.max_budget:g} {unit}); the incumbent "
-                f"(trial {best.trial_id}) was chosen on its validation accuracy after {best.budget:g} {unit}"
-            )
-        ]
-    return []
-
-
-def _announce_retraining(problem: Problem, settings: SearchSettings, reporter: Reporter) -> None:
-    """Say, before the search starts, how long the final retraining will take."""
-    if isinstance(reporter, NullReporter):
-        return  # nobody would read it: spare the timing steps
-    budget, unit = settings.retrain_budget, settings.budget_unit
-    trainings = 4 if settings.compare_baseline else 2
-    if unit == "seconds":
-        seconds = trainings * budget
-    else:
-        seconds = trainings * estimate_training_seconds(problem, problem.space.baseline, budget)
-    search = f"{settings.time_budget:.0f}s of search" if settings.time_budget else f"{settings.max_trials} trials"
-    reporter.log(
-        f"{search}, then the final retraining: up to {trainings} trainings of {budget:g} {unit} "
-        f"(found and baseline, on training and on training + validation), about {_duration(seconds)} "
-        f"(estimated from the baseline's step time; --final-epochs sets their length)"
-    )
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+    return compare_with_baseline(run, problem, settings, Found(found, found_val, best, notes), search_seconds, reporter)
 
 
 def _multi_trial(
@@ -311,62 +258,6 @@ def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
         return None
     top = max(t.budget for t in ok)
     return min((t for t in ok if t.budget == top), key=lambda t: (t.loss, t.trial_id))
-
-
-def _compare(
-    run: RunDir, problem: Problem, settings: SearchSettings, found: _Found, search_seconds: float, reporter: Reporter
-) -> dict[str, Any]:
-    budget, best = settings.retrain_budget, found.trial
-    base_config = dict(problem.space.baseline)
-    baseline = base_model = None
-    if settings.compare_baseline:
-        base_val = _reusable_val_accuracy(run.db.trials(), base_config, settings)
-        baseline, base_model = score_configuration(
-            problem, base_config, budget, label="baseline", reporter=reporter, val_accuracy=base_val
-        )
-    score, model = _score_found(problem, found, baseline, base_model, budget, reporter)
-    result = choose_result(baseline, score, keep_found=settings.keep_found)
-    chosen = (base_config, base_model) if result == BASELINE else (found.config, model)
-    if chosen[0] is not None and chosen[1] is not None:
-        save_final_model(run, chosen[1], chosen[0], problem.data)
-    message = verdict(baseline, score, result)
-    summary: dict[str, Any] = {
-        "strategy": settings.strategy,
-        "space": problem.space.name,
-        "dataset": settings.dataset,
-        "seed": settings.seed,
-        "search_seconds": search_seconds,
-        "trials": _count(run),
-        "best_trial": best.trial_id if best else None,
-        "final_budget": budget,
-        "budget_unit": settings.budget_unit,
-        "baseline": baseline.to_dict() if baseline else None,
-        "found": score.to_dict() if score else None,
-        "result": result,  # whose model final/model.pt holds: "found" or "baseline"
-        "notes": found.notes + ([message] if message else []),
-    }
-    if best is not None:
-        summary["rank_correlation"] = run.read_json(RANK_CORRELATION)
-    if message:
-        reporter.log(message)
-    run.write_json(BEST, summary)
-    return summary
-
-
-def _score_found(
-    problem: Problem, found: _Found, baseline: FinalScore | None, base_model: torch.nn.Module | None, budget: float, reporter: Reporter
-) -> tuple[FinalScore | None, torch.nn.Module | None]:
-    """Retrain the found configuration, unless it is the baseline already scored."""
-    if found.config is None:
-        return None, None
-    if baseline is not None and dict(found.config) == dict(baseline.config):
-        return baseline, base_model  # same configuration, seed and budget: same result, no retraining
-    return score_configuration(problem, found.config, budget, label="found", reporter=reporter, val_accuracy=found.val_accuracy)
-
-
-def _count(run: RunDir) -> dict[str, int]:
-    trials = run.db.trials()
-    return {s.value: sum(t.status is s for t in trials) for s in (TrialStatus.FINISHED, TrialStatus.FAILED)}
 
 
 class _SearchProgress:

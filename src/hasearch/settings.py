@@ -11,6 +11,7 @@ from hasearch.errors import UserError, damaged_file
 
 BUDGET_UNITS = ("epochs", "seconds")
 EXECUTORS = ("local", "ray")
+MIN_SECONDS = 1.0
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
 
 
@@ -106,6 +107,21 @@ class SearchSettings:
             raise UserError(f"--controller-lr must be in (0, 1], got {self.controller_lr}")
         if self.final_budget is not None and self.final_budget <= 0:
             raise UserError(f"--final-budget must be positive, got {self.final_budget}")
+
+    def check_budgets(self, *, train_size: int, batch_size: int) -> None:
+        """Refuse budgets too small to train anything: less than one optimizer step (epochs;
+        ``train_size`` images in batches of ``batch_size``) or less than one second."""
+        named = [("--min-budget", self.min_budget), ("--max-budget/--epochs", self.max_budget)]
+        named += [("--final-budget", self.final_budget)] if self.final_budget is not None else []
+        steps_per_epoch = max(1, train_size // batch_size)
+        for name, value in named:
+            if self.budget_unit == "seconds" and value < MIN_SECONDS:
+                raise UserError(f"{name} {value:g} is shorter than {MIN_SECONDS:g} second of training")
+            if self.budget_unit == "epochs" and value * steps_per_epoch < 1:
+                raise UserError(
+                    f"{name} {value:g} epochs is less than one training step "
+                    f"({steps_per_epoch} steps per epoch at batch size {batch_size})"
+                )
 
     @property
     def retrain_budget(self) -> float:

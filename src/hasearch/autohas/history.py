@@ -63,5 +63,8 @@ class History:
             ax.axis("off")
         fig.suptitle("AutoHAS controller: probability of each basis element over the search")
         fig.tight_layout()
-        fig.savefig(self.run.file(PLOT), dpi=80)
-        plt.close(fig)
+        try:
+            with self.run.writing(self.run.file(PLOT)) as tmp:
+                fig.savefig(tmp, dpi=80, format="png")
+        finally:
+            plt.close(fig)

@@ -260,7 +260,6 @@ class _Phase:
 
 def _save(context: SearchContext, trainer: SharedWeightsTrainer, state: _RunState, history: History) -> None:
     path = context.run.file(CHECKPOINT)
-    path.parent.mkdir(parents=True, exist_ok=True)
     blob = {
         "base": state.base,
         "phase": state.phase,
@@ -274,9 +273,8 @@ def _save(context: SearchContext, trainer: SharedWeightsTrainer, state: _RunStat
         "generator": trainer.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    with context.run.writing(path) as tmp:
+        torch.save(blob, tmp)
     context.run.db.put(ELAPSED, state.done_seconds + state.elapsed)
     history.save()
 

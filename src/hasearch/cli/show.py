@@ -13,8 +13,9 @@ from rich.text import Text
 
 from hasearch.analysis import rank_correlation
 from hasearch.autohas.history import HISTORY
+from hasearch.comparison import BEST
 from hasearch.errors import damaged_file
-from hasearch.search import BEST, best_trial
+from hasearch.search import best_trial
 from hasearch.settings import SearchSettings
 from hasearch.store import RunDir, TrialStatus
 

@@ -1,13 +1,15 @@
 """Run trials on a Ray cluster (``--executor ray [--address ADDR]``, extra ``hasearch[ray]``).
 
 One actor per worker loads the data once and evaluates tasks sent to it. Without an
-address a local Ray instance with ``workers`` CPUs is started (and stopped afterwards).
+address a local Ray instance with ``workers`` CPUs is started (and stopped afterwards; a
+watchdog stops it when the driver is killed, see :mod:`hasearch.execution.ray_watchdog`).
 Checkpoint paths are plain paths: on a multi-node cluster the run directory must be on a
 shared file system.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -46,9 +48,11 @@ class RayTrialExecutor:
 
     def __init__(self, recipe: ProblemRecipe, workers: int, address: str | None = None) -> None:
         try:
+            import psutil  # noqa: F401 - the watchdog's
             import ray
         except ImportError:
-            raise UserError("--executor ray needs Ray: pip install 'hasearch[ray]'") from None
+            raise UserError("--executor ray needs Ray and psutil: pip install 'hasearch[ray]'") from None
+        from hasearch.execution.ray_watchdog import start_watchdog
         self._ray = ray
         self._owns_cluster = not ray.is_initialized() and address is None
         if not ray.is_initialized():
@@ -56,6 +60,7 @@ class RayTrialExecutor:
             if address is None:
                 kwargs["num_cpus"] = workers
             ray.init(**kwargs)
+        self._watchdog = start_watchdog(os.getpid()) if self._owns_cluster else None
         self._recipe = recipe
         self._actor_class = ray.remote(num_cpus=1)(_TrialActor)
         self._idle = [self._actor_class.remote(recipe) for _ in range(workers)]
@@ -92,3 +97,6 @@ class RayTrialExecutor:
         self._running.clear()
         if self._owns_cluster:
             self._ray.shutdown()
+        if self._watchdog is not None:
+            self._watchdog.terminate()
+            self._watchdog.wait()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from hasearch.errors import RunDirError
+from hasearch.errors import RunDirError, RunNotWritable
 from hasearch.store.records import TrialRecord, TrialStatus
 
 _SCHEMA = """
@@ -57,7 +57,9 @@ def json_default(value: Any) -> Any:
 
 
 class TrialDB:
-    """Trials of one run in an SQLite file (WAL mode: readers never block the writer).
+    """Trials of one run in an SQLite file (rollback journal: no shared memory map, so a
+    file that becomes unwritable mid-run is an error, not SIGBUS; readers wait for a write
+    of a few milliseconds at most).
 
     Every write is its own transaction, so a run killed at any point keeps every
     finished trial. Next to each trial the order of asks and tells is logged as events:
@@ -70,22 +72,33 @@ class TrialDB:
             self._conn = _connect_read_only(self.path)
             return
         self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        with self._writing():
+            self._conn.execute("PRAGMA journal_mode=DELETE")  # also converts runs of older versions (WAL)
+            self._conn.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        with self._writing():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn SQLite's failure to write (read-only or immutable files, a full disk) into
+        one error naming the file; a database busy past the timeout stays an error too."""
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            yield
+        except sqlite3.OperationalError as exc:
+            raise RunNotWritable(f"cannot write {str(self.path)!r} ({exc})") from None
 
     # ------------------------------------------------------------------ trials
     def start(
@@ -162,15 +175,13 @@ class TrialDB:
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    """Open a run's database for reading without writing anything next to it (``immutable``:
-    no journal, no shared-memory file, no lock); a damaged file raises RunDirError."""
+    """Open a run's database for reading without writing anything next to it; a damaged
+    file raises RunDirError."""
     if not path.is_file():
         raise RunDirError(f"{str(path)!r} does not exist: the run has no trial database")
-    # No WAL file: nothing can be missed, so read it as immutable (SQLite then creates no
-    # -shm / -wal files). With one (a live or killed run), read through it, read-only.
-    live = path.with_name(path.name + "-wal").exists()
-    mode = "ro" if live else "ro&immutable=1"
-    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode={mode}", uri=True)
+    # Plain read-only access with shared locks creates no file (a write-ahead log, left by a
+    # killed run of an earlier version, is read through SQLite's shared memory).
+    conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=30.0)
     try:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
@@ -179,9 +190,26 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
             conn.execute(f"SELECT {columns} FROM {table} LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if getattr(exc, "sqlite_errorcode", None) == _SQLITE_READONLY_ROLLBACK:
+            raise RunDirError(f"{str(path)!r} was left in the middle of a write by a killed process: `hasearch resume` repairs it") from None
         raise RunDirError(f"{str(path)!r} is not a readable hasearch trial database ({exc})") from None
     return conn
 
+
+def roll_back_interrupted_write(path: Path) -> None:
+    """Let SQLite restore ``path`` from the journal a killed writer left behind (a read
+    through a writable connection does it; nothing else is written)."""
+    if path.is_file() and path.with_name(path.name + "-journal").exists():
+        conn = sqlite3.connect(path, timeout=30.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            pass  # damaged: the read-only check that follows names the problem
+        finally:
+            conn.close()
+
+
+_SQLITE_READONLY_ROLLBACK = 776  # a hot journal that a read-only connection cannot roll back
 
 _READ_COLUMNS = {
     "trials": "trial_id, config, budget, status, info, parent_id, loss, metrics, error, started_at, finished_at, seconds, cost",

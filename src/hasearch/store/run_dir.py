@@ -15,13 +15,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from hasearch.errors import RunDirError
+from hasearch.errors import RunDirError, RunNotWritable
 from hasearch.store.db import TrialDB, json_default
 
 SETTINGS = "settings.json"
+DATABASE = "trials.sqlite"
 
 
 class RunDir:
@@ -39,7 +42,10 @@ class RunDir:
         Raises:
             RunDirError: if another process is searching in this run.
         """
-        handle = open(self.path / ".lock", "a")  # noqa: SIM115 - held until close()
+        try:
+            handle = open(self.path / ".lock", "a")  # noqa: SIM115 - held until close()
+        except OSError as exc:
+            raise RunNotWritable(f"cannot write {str(self.path / '.lock')!r} ({exc.strerror or exc})") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -83,7 +89,7 @@ class RunDir:
     @property
     def db(self) -> TrialDB:
         if self._db is None:
-            self._db = TrialDB(self.path / "trials.sqlite", read_only=self.read_only)
+            self._db = TrialDB(self.path / DATABASE, read_only=self.read_only)
         return self._db
 
     def close(self) -> None:
@@ -99,13 +105,27 @@ class RunDir:
 
     def write_json(self, name: str, value: Any) -> None:
         """Write ``name`` atomically (a crash leaves the old file or the new one)."""
+        target = self.path / name
+        with self.writing(target) as tmp:
+            tmp.write_text(json.dumps(value, indent=2, default=json_default))
+
+    @contextmanager
+    def writing(self, target: Path) -> Iterator[Path]:
+        """Yield a temporary path to write; it replaces ``target`` when the block succeeds.
+
+        Raises:
+            RunNotWritable: naming ``target`` when it cannot be written (read-only or
+                immutable file system, disk full).
+        """
         if self.read_only:
             raise RunDirError(f"run {str(self.path)!r} was opened read-only")
-        target = self.path / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text(json.dumps(value, indent=2, default=json_default))
-        os.replace(tmp, target)
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise RunNotWritable(f"cannot write {str(target)!r} ({exc.strerror or exc})") from None
 
     def read_json(self, name: str) -> Any:
         target = self.path / name

@@ -1,0 +1,144 @@
+"""The end of a search: compare what it found with the baseline and write ``best.json``.
+
+:func:`compare_with_baseline` retrains the found configuration and the baseline under the
+protocol of :mod:`hasearch.final`, keeps the better on validation accuracy as the run's
+result, saves its model, and writes the summary. Training already done under exactly that
+protocol (a multi-trial search's trial of the same configuration) is reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hasearch.artifacts import save_final_model
+from hasearch.final import (
+    BASELINE,
+    FinalScore,
+    choose_result,
+    estimate_training_seconds,
+    score_configuration,
+    verdict,
+)
+from hasearch.problem import Problem
+from hasearch.reporting import NullReporter, Reporter
+from hasearch.settings import SearchSettings
+from hasearch.store import RunDir, TrialRecord, TrialStatus
+
+BEST = "best.json"
+RANK_CORRELATION = "rank_correlation.json"
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the search hands to the final comparison."""
+
+    config: dict[str, Any] | None
+    val_accuracy: float | None  # reusable validation accuracy from the search, if any
+    trial: TrialRecord | None
+    notes: list[str]
+
+
+def reusable_val_accuracy(trials: list[TrialRecord], config: dict[str, Any] | None, settings: SearchSettings) -> float | None:
+    """The validation accuracy a finished trial of ``config`` already measured under exactly
+    the final protocol (same seed, training split, and a full schedule of the final budget)."""
+    if config is None or settings.retrain_budget != settings.max_budget:
+        return None
+    same = [t for t in trials if t.ok and t.budget == settings.max_budget and dict(t.config) == config]
+    return same[0].val_accuracy if same else None
+
+
+def incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list[str]:
+    if best is None:
+        return ["no trial finished: there is no found configuration"]
+    if best.budget < settings.max_budget:
+        unit = settings.budget_unit
+        return [
+            (
+                f"no trial finished at the largest budget ({settings.max_budget:g} {unit}); the incumbent "
+                f"(trial {best.trial_id}) was chosen on its validation accuracy after {best.budget:g} {unit}"
+            )
+        ]
+    return []
+
+
+def announce_retraining(problem: Problem, settings: SearchSettings, reporter: Reporter) -> None:
+    """Say, before the search starts, how long the final retraining will take."""
+    if isinstance(reporter, NullReporter):
+        return  # nobody would read it: spare the timing steps
+    budget, unit = settings.retrain_budget, settings.budget_unit
+    trainings = 4 if settings.compare_baseline else 2
+    if unit == "seconds":
+        seconds = trainings * budget
+    else:
+        seconds = trainings * estimate_training_seconds(problem, problem.space.baseline, budget)
+    search = f"{settings.time_budget:.0f}s of search" if settings.time_budget else f"{settings.max_trials} trials"
+    reporter.log(
+        f"{search}, then the final retraining: up to {trainings} trainings of {budget:g} {unit} "
+        f"(found and baseline, on training and on training + validation), about {_duration(seconds)} "
+        f"(estimated from the baseline's step time; --final-epochs sets their length)"
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+
+def compare_with_baseline(
+    run: RunDir, problem: Problem, settings: SearchSettings, found: Found, search_seconds: float, reporter: Reporter
+) -> dict[str, Any]:
+    budget, best = settings.retrain_budget, found.trial
+    base_config = dict(problem.space.baseline)
+    baseline = base_model = None
+    if settings.compare_baseline:
+        base_val = reusable_val_accuracy(run.db.trials(), base_config, settings)
+        baseline, base_model = score_configuration(
+            problem, base_config, budget, label="baseline", reporter=reporter, val_accuracy=base_val
+        )
+    score, model = _score_found(problem, found, baseline, base_model, budget, reporter)
+    result = choose_result(baseline, score, keep_found=settings.keep_found)
+    chosen = (base_config, base_model) if result == BASELINE else (found.config, model)
+    if chosen[0] is not None and chosen[1] is not None:
+        save_final_model(run, chosen[1], chosen[0], problem.data)
+    message = verdict(baseline, score, result)
+    summary: dict[str, Any] = {
+        "strategy": settings.strategy,
+        "space": problem.space.name,
+        "dataset": settings.dataset,
+        "seed": settings.seed,
+        "search_seconds": search_seconds,
+        "trials": _count(run),
+        "best_trial": best.trial_id if best else None,
+        "final_budget": budget,
+        "budget_unit": settings.budget_unit,
+        "baseline": baseline.to_dict() if baseline else None,
+        "found": score.to_dict() if score else None,
+        "result": result,  # whose model final/model.pt holds: "found" or "baseline"
+        "notes": found.notes + ([message] if message else []),
+    }
+    if best is not None:
+        summary["rank_correlation"] = run.read_json(RANK_CORRELATION)
+    if message:
+        reporter.log(message)
+    run.write_json(BEST, summary)
+    return summary
+
+
+def _score_found(
+    problem: Problem, found: Found, baseline: FinalScore | None, base_model: torch.nn.Module | None, budget: float, reporter: Reporter
+) -> tuple[FinalScore | None, torch.nn.Module | None]:
+    """Retrain the found configuration, unless it is the baseline already scored."""
+    if found.config is None:
+        return None, None
+    if baseline is not None and dict(found.config) == dict(baseline.config):
+        return baseline, base_model  # same configuration, seed and budget: same result, no retraining
+    return score_configuration(problem, found.config, budget, label="found", reporter=reporter, val_accuracy=found.val_accuracy)
+
+
+def _count(run: RunDir) -> dict[str, int]:
+    trials = run.db.trials()
+    return {s.value: sum(t.status is s for t in trials) for s in (TrialStatus.FINISHED, TrialStatus.FAILED)}
