@@ -34,12 +34,13 @@ def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, f
     from hasearch.autohas.controller import Controller
     from hasearch.autohas.differentiable import DifferentiableAutoHAS, MixtureSupernet
     from hasearch.autohas.engine import SharedWeightsTrainer
-    from hasearch.autohas.supernet import MBConvSupernet
     from hasearch.autohas.temporary import temporary_weights
     from hasearch.catalog import resolve_space
     from hasearch.data import make_splits, resolve_dataset
     from hasearch.data.augment import BatchAugmenter
+    from hasearch.models.mbconv import MBCONV
     from hasearch.space import BasisSet
+    from hasearch.supernet import MBConvSupernet
     from hasearch.train.hparams import AugmentationSettings, TrainingHyperparameters
     from hasearch.train.trainer import Budget, TrainingRun
 
@@ -63,7 +64,7 @@ def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, f
             run.step(data.train.x[idx], data.train.y[idx], gen, i)
     else:
         net_class = MBConvSupernet if variant == "autohas" else MixtureSupernet
-        net = net_class(space, data.input_shape, data.num_classes)
+        net = net_class(MBCONV, space, data.input_shape, data.num_classes)
         trainer = SharedWeightsTrainer(net, data, seed=0)
         controller = Controller({n: len(bases[n]) for n in space.names}, seed=0)
         arch_opt = torch.optim.Adam(list(getattr(net, "arch_logits", {}).values()) or [torch.zeros(1)], lr=3e-3)

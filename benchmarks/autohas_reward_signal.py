@@ -28,11 +28,12 @@ import torch
 
 from hasearch.autohas.controller import Controller
 from hasearch.autohas.engine import SharedWeightsTrainer
-from hasearch.autohas.supernet import MBConvSupernet
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.catalog import resolve_space
 from hasearch.data import make_splits, resolve_dataset
+from hasearch.models.mbconv import MBCONV
 from hasearch.space import BasisSet
+from hasearch.supernet import MBConvSupernet
 
 DATASET = "imagefolder:../shared/datasets/cifar10-jpeg-subset"
 
@@ -108,7 +109,7 @@ def main() -> None:
     torch.manual_seed(0)
     space = resolve_space("mbconv").space
     data = make_splits(resolve_dataset(args.dataset))
-    net = MBConvSupernet(space, data.input_shape, data.num_classes)
+    net = MBConvSupernet(MBCONV, space, data.input_shape, data.num_classes)
     trainer = SharedWeightsTrainer(net, data, seed=0)
     bases = BasisSet(space)
     baseline = dict(space.baseline)

@@ -45,7 +45,7 @@ def row(run: Path, strategy: str, seed: int, wall: float) -> dict[str, Any]:
     best = json.loads((run / "best.json").read_text())
     result = best[best["result"]]
     entropy = None
-    history = run / "autohas" / "history.json"
+    history = run / "search" / "history.json"
     if history.exists():
         entries = json.loads(history.read_text())["entries"]
         entropy = (entries[0]["entropy"], entries[-1]["entropy"], entries[-1]["step"])

@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/sigkill_resume.py --kills 3 --seed 0
 
 For a BOHB run, a `--workers 2` random-search run and an AutoHAS run (mbconv on digits),
-``--kills`` times each: start the search, SIGKILL it after a random 2-12 s, record what was
+``--kills`` times each: start the search, SIGKILL it at a random moment of its window
+(``WINDOWS``: bohb 2-12 s, `--workers 2` 10-30 s, AutoHAS 8-25 s), record what was
 finished, `hasearch resume` it to the end, and check:
 * multi-trial: every trial finished before the kill is still there, identical (id,
   configuration, budget, status, loss); no trial id twice; the resumed run has exactly the
@@ -33,9 +34,12 @@ HASEARCH = str(Path(sys.executable).with_name("hasearch"))
 BASE = ["--space", "mbconv", "--dataset", "digits", "--final-budget", "1", "--seed", "1"]
 RUNS = {
     "bohb": ["--strategy", "bohb", "--trials", "16", "--epochs", "9"],
-    "random --workers 2": ["--strategy", "random", "--trials", "10", "--epochs", "3", "--workers", "2"],
-    "autohas": ["--strategy", "autohas-hp", "--budget", "20s", "--epochs", "1", "--checkpoint-every", "1", "--no-baseline"],
+    "random --workers 2": ["--strategy", "random", "--trials", "40", "--epochs", "3", "--workers", "2"],
+    "autohas": ["--strategy", "autohas-hp", "--budget", "30s", "--epochs", "1", "--checkpoint-every", "1", "--no-baseline"],
 }
+# when to kill (seconds after the start): after the pool's workers have loaded torch and the
+# data, and after AutoHAS's first checkpoints, so that kills find finished work to lose
+WINDOWS = {"bohb": (2.0, 12.0), "random --workers 2": (10.0, 30.0), "autohas": (8.0, 25.0)}
 
 
 def records(out: Path) -> list[tuple[Any, ...]]:
@@ -51,7 +55,7 @@ def kill_and_resume(name: str, out: Path, delay: float) -> dict[str, Any]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(delay)
     if proc.poll() is not None:
-        return {"killed": False}
+        return {"killed": False, "returncode": proc.returncode}
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     if name == "autohas":
@@ -72,7 +76,7 @@ def resume_single_run(out: Path) -> dict[str, Any]:
     saved = torch.load(checkpoint, weights_only=True)["step"] if checkpoint.exists() else 0
     assert cli(["resume", str(out)]) == 0
     run = RunDir.open(out, read_only=True)
-    steps = [e["step"] for e in run.read_json("autohas/history.json")["entries"]]
+    steps = [e["step"] for e in run.read_json("search/history.json")["entries"]]
     run.close()
     lost = 0 if not steps or steps[0] <= saved else 1
     return {"killed": True, "finished_before": saved, "lost": lost, "duplicated": int(steps != sorted(set(steps)))}
@@ -92,10 +96,10 @@ def main() -> None:
                 assert cli(["search", *BASE, *options, "--out", str(Path(tmp) / f"{name}-straight")]) == 0
                 straight = records(Path(tmp) / f"{name}-straight")
             for k in range(args.kills):
-                delay = rng.uniform(2.0, 12.0)
+                delay = rng.uniform(*WINDOWS[name])
                 result = kill_and_resume(name, Path(tmp) / f"{name}-{k}", delay)
                 if not result["killed"]:
-                    print(f"{name}: finished before the kill at {delay:.1f}s", flush=True)
+                    print(f"{name}: ended (exit {result['returncode']}) before the kill at {delay:.1f}s", flush=True)
                     continue
                 same = "-" if straight is None else ("yes" if [r[:3] for r in result["after"]] == [r[:3] for r in straight] else "NO")
                 totals["lost"] += result["lost"]

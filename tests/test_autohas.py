@@ -13,24 +13,17 @@ import numpy as np
 import pytest
 import torch
 
-from hasearch.autohas import (
-    AutoHAS,
-    AutoHASOptions,
-    BNMode,
-    Controller,
-    MBConvSupernet,
-    recalibrate_bn,
-)
+from hasearch.autohas import AutoHAS, AutoHASOptions, Controller
 from hasearch.autohas.engine import SharedWeightsTrainer
-from hasearch.autohas.flops import MacTable
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.catalog import resolve_space
 from hasearch.cli.main import main
 from hasearch.data import DataSplits
+from hasearch.models.mbconv import MBCONV
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
 from hasearch.store import RunDir
-from hasearch.train.cost import count_macs
+from hasearch.supernet import MBConvSupernet
 
 
 def test_reinforce_concentrates_on_the_best_arm() -> None:
@@ -72,7 +65,7 @@ def test_inactive_parameters_get_no_gradient() -> None:
 def mbconv_trainer(digits: DataSplits) -> tuple[SharedWeightsTrainer, dict]:
     definition = resolve_space("mbconv")
     torch.manual_seed(0)
-    net = MBConvSupernet(definition.space, digits.input_shape, digits.num_classes)
+    net = MBConvSupernet(MBCONV, definition.space, digits.input_shape, digits.num_classes)
     return SharedWeightsTrainer(net, digits, seed=0), definition.baseline
 
 
@@ -102,37 +95,6 @@ def test_temporary_step_leaves_w_bit_identical_and_equals_the_real_step(mbconv_t
             assert torch.allclose(params[n], value, atol=1e-6), n  # one gradient served both
 
 
-def test_supernet_child_forward_equals_standalone_child(digits: DataSplits) -> None:
-    definition = resolve_space("mbconv")
-    rng = np.random.default_rng(3)
-    for shape in [(1, 28, 28), (3, 32, 32)]:
-        net = MBConvSupernet(definition.space, shape, 10)
-        x = torch.randn(8, *shape)
-        for _ in range(4):
-            config = dict(definition.space.sample(rng))
-            arch = net.arch_of(config)
-            recalibrate_bn(net, arch, torch.randn(300, *shape))
-            net.eval()
-            with torch.no_grad(), net.bn_mode(BNMode.RUNNING):
-                through_supernet = net(x, arch)
-            child = definition.build(config, shape, 10)
-            child.load_state_dict(net.child_state_dict(config))
-            with torch.no_grad():
-                standalone = child.eval()(x)
-            assert torch.allclose(through_supernet, standalone, atol=1e-5)
-
-
-def test_mac_table_is_exact() -> None:
-    definition = resolve_space("mbconv")
-    rng = np.random.default_rng(0)
-    for shape in [(1, 28, 28), (3, 32, 32), (1, 8, 8)]:
-        net = MBConvSupernet(definition.space, shape, 10)
-        table = MacTable(net, shape, 10)
-        for _ in range(5):
-            config = dict(definition.space.sample(rng))
-            assert table.macs(net.arch_of(config)) == count_macs(definition.build(config, shape, 10), shape)
-
-
 def test_modes_pick_parameters_by_role(digits: DataSplits) -> None:
     problem = Problem(resolve_space("mbconv"), digits, 1)
     arch = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
@@ -153,7 +115,7 @@ def test_derived_configuration_follows_eq_4_5_for_learned_parameters(tmp_path: P
     assert main(["search", "--space", "mbconv", "--strategy", "autohas", "--dataset", "digits", "--budget", "6s",
                  "--epochs", "1", "--out", str(out), "--no-baseline"]) == 0
     run = RunDir.open(out)
-    history = run.read_json("autohas/history.json")
+    history = run.read_json("search/history.json")
     best = run.read_json("best.json")
     space = resolve_space("mbconv").space
     phase = history["phases"][-1]
@@ -196,7 +158,7 @@ def test_autohas_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["phase"] == 0 and saved["step"] > 0 and not (out / "best.json").exists()
     assert main(["resume", str(out), "--budget", "3s"]) == 0
-    history = RunDir.open(out).read_json("autohas/history.json")
+    history = RunDir.open(out).read_json("search/history.json")
     steps = [e["step"] for e in history["entries"]]
     assert steps[: len(saved["history"])] == [e["step"] for e in saved["history"]]  # continued, not restarted
     assert steps == sorted(steps) and steps[-1] > saved["step"]

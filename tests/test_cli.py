@@ -160,6 +160,10 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
             "--min-budget 1e-09 epochs is less than one training step",
         ),
         "final epochs below one step": ([*base, "--space", "mbconv", "--final-epochs", "1e-6"], "--final-budget 1e-06 epochs"),
+        "a MACs limit nothing meets": (
+            [*base, "--space", "mobilenetv2", "--max-macs", "1000"],
+            "--max-macs 1,000: none of 1000 random configurations",
+        ),
         "a budget under a second": (
             [*base, "--space", "mbconv", "--budget-unit", "seconds", "--epochs", "0.01", "--min-epochs", "0.01"],
             "shorter than 1 second",
@@ -204,6 +208,7 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "epochs below one step",
         "final epochs below one step",
         "a budget under a second",
+        "a MACs limit nothing meets",
         "negative seed",
         "huge seed",
         "empty budget",
@@ -234,7 +239,7 @@ def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None
     exe = Path(sys.executable).with_name("hasearch")
     result = subprocess.run([str(exe), "search", "--space", "nope", "--dataset", "digits", "--trials", "1", "--out", str(tmp_path / "x")], check=False, capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["hasearch: error: unknown space 'nope' (built-in: mbconv, resnet-joint; or give a .yaml file)"]
+    assert result.stderr.strip().splitlines() == ["hasearch: error: unknown space 'nope' (built-in: mbconv, mobilenetv2, resnet-joint; or give a .yaml file)"]
 
 
 def test_progress_lines_reach_a_log_file_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
@@ -266,3 +271,25 @@ def test_bad_input_found_after_the_run_was_created_leaves_nothing_and_out_can_be
     assert "only the search itself can see" in capsys.readouterr().err
     assert not out.exists()
     assert main(["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--out", str(out)]) == 0
+
+
+def test_max_macs_keeps_every_trained_trial_under_the_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hasearch.catalog import resolve_space
+    from hasearch.store import RunDir
+    from hasearch.supernet import resource_model
+
+    out, limit = tmp_path / "run", 400_000
+    argv = ["search", "--space", "mobilenetv2", "--dataset", "digits", "--trials", "6", "--epochs", "1", "--max-macs", str(limit), "--out", str(out)]
+    assert main(argv) == 0
+    definition = resolve_space("mobilenetv2")
+    macs = resource_model(definition.family, (1, 8, 8), 10)
+    run = RunDir.open(out, read_only=True)
+    trials, best = run.db.trials(), run.read_json("best.json")
+    run.close()
+    assert len(trials) == 6 and all(macs.cost(t.config) <= limit for t in trials)
+    assert macs.cost(definition.baseline) > limit  # so the baseline was not trained ...
+    assert best["limits"] == {"max_macs": limit, "found_meets": True, "baseline_meets": False}
+    assert best["result"] == "found"  # ... and cannot be the result
+    capsys.readouterr()
+    assert main(["show", str(out)]) == 0
+    assert "--max-macs 400,000: the found model meets it" in capsys.readouterr().out

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import torch
 
-from hasearch.autohas import AutoHAS, AutoHASOptions, MBConvSupernet
+from hasearch.autohas import AutoHAS, AutoHASOptions
 from hasearch.autohas.engine import SharedWeightsTrainer
-from hasearch.autohas.supernet import FixedNetwork
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.catalog import resolve_space
 from hasearch.cli.main import main
@@ -21,10 +20,12 @@ from hasearch.data import DataSplits
 from hasearch.data.splits import Split
 from hasearch.errors import UserError
 from hasearch.final import FinalScore
+from hasearch.models.mbconv import MBCONV
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, SearchSpace
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import STRATEGIES, StrategyEntry, StrategyOptions
+from hasearch.supernet import FixedNetwork, MBConvSupernet
 from tests.strategy_contract import toy_space
 
 
@@ -134,7 +135,7 @@ def _nan_training_data(data: DataSplits) -> DataSplits:
 def test_a_diverged_sample_gets_the_worst_paired_reward(digits: DataSplits) -> None:
     space = resolve_space("mbconv").space
     torch.manual_seed(0)
-    net = MBConvSupernet(space, digits.input_shape, digits.num_classes)
+    net = MBConvSupernet(MBCONV, space, digits.input_shape, digits.num_classes)
     trainer = SharedWeightsTrainer(net, _nan_training_data(digits), seed=0)
     result, _ = trainer.step(space.baseline, net.arch_of(space.baseline), 1.0, paired=True)
     assert result.diverged and result.accuracy == 0.0
@@ -175,7 +176,7 @@ def test_the_sampled_shakedrop_death_rate_is_applied(digits: DataSplits) -> None
 def test_rmsprop_first_used_without_momentum_accepts_momentum_later(digits: DataSplits) -> None:
     baseline = resolve_space("mbconv").space.baseline
     torch.manual_seed(0)
-    trainer = SharedWeightsTrainer(MBConvSupernet(resolve_space("mbconv").space, digits.input_shape, digits.num_classes), digits, seed=0)
+    trainer = SharedWeightsTrainer(MBConvSupernet(MBCONV, resolve_space("mbconv").space, digits.input_shape, digits.num_classes), digits, seed=0)
     arch = trainer.net.arch_of(baseline)
     for momentum in (0.0, 0.6):
         config = {**baseline, "optimizer": "rmsprop", "lr_rmsprop": 1e-3, "momentum": momentum}
@@ -205,3 +206,41 @@ def test_a_search_without_a_trial_on_the_largest_budget_says_what_the_incumbent_
                  "--epochs", "9", "--min-epochs", "1", "--final-epochs", "1", "--out", str(out)]) == 0
     best = json.loads((out / "best.json").read_text())
     assert any("no trial finished at the largest budget (9 epochs)" in n and "after 1 epochs" in n for n in best["notes"])
+
+
+class _OneStage(SingleRunStrategy):
+    """A one-stage 'search' (as DHA will be): trains its network itself and hands it over."""
+
+    def run(self, context: SearchContext) -> Any:
+        from hasearch.strategies.base import SingleRunResult
+        from hasearch.train.trainer import train_child
+
+        problem = context.problem
+        config = dict(problem.space.baseline)
+        network = problem.build(config)
+        train_child(network, config, problem.data, problem.budget(2), seed=problem.seed)
+        context.run.write_json("search/history.json", {"method": "one-stage", "entries": [], "phases": [{"steps": 7}], "derived": config})
+        return SingleRunResult(config, ["trained in one stage"], network=network)
+
+
+def test_a_single_run_method_that_returns_a_trained_network_is_not_retrained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hasearch.artifacts import load_final_model
+    from hasearch.data import make_splits, resolve_dataset
+    from hasearch.train.trainer import evaluate
+
+    monkeypatch.setitem(STRATEGIES, "one-stage", StrategyEntry("one-stage", "test", lambda o: _OneStage()))
+    out = tmp_path / "run"
+    argv = ["search", "--space", "mbconv", "--strategy", "one-stage", "--dataset", "digits", "--trials", "1", "--epochs", "2", "--out", str(out), "--keep-found"]
+    assert main(argv) == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best["found"]["retrained"] is False and best["found"]["retrain_seconds"] == 0.0
+    assert best["baseline"]["retrained"] is True  # the baseline is trained standalone for the same budget
+    model, _ = load_final_model(out)  # the saved model is the handed-over network: its test accuracy is the table's
+    data = make_splits(resolve_dataset("digits"), seed=0)
+    assert evaluate(model, data.test)[1] == pytest.approx(best["found"]["test_accuracy"])
+    capsys.readouterr()
+    assert main(["show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "as searched, no retraining" in shown and "search steps: 7" in shown

@@ -67,3 +67,25 @@ def test_a_search_never_reseeds_the_callers_configspace(name: str) -> None:
     mine.seed(123)
     drive(_factory(name)(mine, 0), 30)
     assert [dict(mine.sample_configuration()) for _ in range(5)] == expected
+
+
+@pytest.mark.parametrize("name", MULTI_TRIAL)
+def test_every_multi_trial_strategy_proposes_only_configurations_under_the_limit(name: str) -> None:
+    from hasearch.space import Constraint
+
+    space = SearchSpace.from_configspace(toy_space())
+    limit = Constraint("--max-macs", 4.0, lambda c: float(c["layers"]))  # the toy's "cost": its layer count
+    options = StrategyOptions(space.constrained(limit), 0, 1.0, 9.0, 3)
+    strategy = STRATEGIES[name].make(options)
+    assert isinstance(strategy, Strategy)
+    history = drive(strategy, 80)  # BOHB fits its KDE after a few brackets: its candidates are filtered too
+    assert len(history) == 80 and all(job.config["layers"] <= 4 for job, _ in history)
+
+
+def test_a_limit_nothing_meets_is_a_clear_error() -> None:
+    from hasearch.errors import SpaceError
+    from hasearch.space import Constraint
+
+    space = SearchSpace.from_configspace(toy_space()).constrained(Constraint("--max-macs", 0.5, lambda c: float(c["layers"]), "MACs"))
+    with pytest.raises(SpaceError, match=r"--max-macs 0.5: none of 1000 random configurations .*smallest seen: 1 MACs"):
+        space.sample(np.random.default_rng(0))

@@ -20,6 +20,7 @@ from hasearch.final import (
     choose_result,
     estimate_training_seconds,
     score_configuration,
+    score_trained,
     verdict,
 )
 from hasearch.problem import Problem
@@ -39,6 +40,7 @@ class Found:
     val_accuracy: float | None  # reusable validation accuracy from the search, if any
     trial: TrialRecord | None
     notes: list[str]
+    network: torch.nn.Module | None = None  # a single-run method's trained network (no retraining)
 
 
 def reusable_val_accuracy(trials: list[TrialRecord], config: dict[str, Any] | None, settings: SearchSettings) -> float | None:
@@ -100,7 +102,9 @@ def compare_with_baseline(
             problem, base_config, budget, label="baseline", reporter=reporter, val_accuracy=base_val
         )
     score, model = _score_found(problem, found, baseline, base_model, budget, reporter)
-    result = choose_result(baseline, score, keep_found=settings.keep_found)
+    limit, limit_notes = limit_report(settings.max_macs, baseline, score)
+    over = limit is not None and not limit["baseline_meets"]  # a baseline over the limit cannot be the result
+    result = choose_result(baseline, score, keep_found=settings.keep_found or over)
     chosen = (base_config, base_model) if result == BASELINE else (found.config, model)
     if chosen[0] is not None and chosen[1] is not None:
         save_final_model(run, chosen[1], chosen[0], problem.data)
@@ -118,7 +122,8 @@ def compare_with_baseline(
         "baseline": baseline.to_dict() if baseline else None,
         "found": score.to_dict() if score else None,
         "result": result,  # whose model final/model.pt holds: "found" or "baseline"
-        "notes": found.notes + ([message] if message else []),
+        "notes": found.notes + limit_notes + ([message] if message else []),
+        "limits": limit,
     }
     if best is not None:
         summary["rank_correlation"] = run.read_json(RANK_CORRELATION)
@@ -131,9 +136,12 @@ def compare_with_baseline(
 def _score_found(
     problem: Problem, found: Found, baseline: FinalScore | None, base_model: torch.nn.Module | None, budget: float, reporter: Reporter
 ) -> tuple[FinalScore | None, torch.nn.Module | None]:
-    """Retrain the found configuration, unless it is the baseline already scored."""
+    """Retrain the found configuration, unless the method handed over a trained network or
+    it is the baseline already scored."""
     if found.config is None:
         return None, None
+    if found.network is not None:  # a one-stage method's trained network is the result as it is
+        return score_trained(problem, found.network, found.config, budget), found.network
     if baseline is not None and dict(found.config) == dict(baseline.config):
         return baseline, base_model  # same configuration, seed and budget: same result, no retraining
     return score_configuration(problem, found.config, budget, label="found", reporter=reporter, val_accuracy=found.val_accuracy)
@@ -142,3 +150,17 @@ def _score_found(
 def _count(run: RunDir) -> dict[str, int]:
     trials = run.db.trials()
     return {s.value: sum(t.status is s for t in trials) for s in (TrialStatus.FINISHED, TrialStatus.FAILED)}
+
+
+def limit_report(max_macs: float | None, baseline: FinalScore | None, found: FinalScore | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """Whether the found model and the baseline meet ``--max-macs``, and notes saying so."""
+    if max_macs is None:
+        return None, []
+    found_meets = found is not None and found.macs <= max_macs
+    baseline_meets = baseline is None or baseline.macs <= max_macs
+    notes = []
+    if found is not None and not found_meets:
+        notes.append(f"the found model has {found.macs:,} MACs, over --max-macs {max_macs:,.0f}")
+    if baseline is not None and not baseline_meets:
+        notes.append(f"the baseline has {baseline.macs:,} MACs, over --max-macs {max_macs:,.0f}: it is not a possible result")
+    return {"max_macs": max_macs, "found_meets": found_meets, "baseline_meets": baseline_meets}, notes

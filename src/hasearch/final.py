@@ -26,7 +26,7 @@ from hasearch.errors import TrialFailed
 from hasearch.problem import Problem
 from hasearch.reporting import Reporter
 from hasearch.train.cost import count_macs, count_parameters
-from hasearch.train.trainer import EpochReport, TrainingRun, TrainState, train_child
+from hasearch.train.trainer import EpochReport, TrainingRun, TrainState, evaluate, train_child
 
 FOUND, BASELINE = "found", "baseline"
 _EVAL_OVERHEAD = 1.05  # one evaluation pass per epoch, about 5% of an epoch's training (measured on CIFAR)
@@ -45,6 +45,7 @@ class FinalScore:
     budget: float  # epochs or seconds (the run's budget unit)
     retrain_seconds: float
     error: str | None = None
+    retrained: bool = True  # False: the search's own trained network, scored as it is
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "config": dict(self.config)}
@@ -70,6 +71,15 @@ def score_configuration(
     except TrialFailed as exc:
         return FinalScore(dict(config), val_accuracy, None, None, params, macs, budget, 0.0, str(exc)), None
     return FinalScore(dict(config), val_accuracy, test_acc, test_loss, params, macs, budget, seconds), model
+
+
+def score_trained(problem: Problem, network: nn.Module, config: Mapping[str, Any], budget: float) -> FinalScore:
+    """A network the search already trained on the training split (one-stage methods such
+    as DHA), scored as it is: validation and test accuracy, no retraining."""
+    params, macs = count_parameters(network), count_macs(network, problem.data.input_shape)
+    _, val_accuracy = evaluate(network, problem.data.val)
+    test_loss, test_accuracy = evaluate(network, problem.data.test)
+    return FinalScore(dict(config), val_accuracy, test_accuracy, test_loss, params, macs, budget, 0.0, retrained=False)
 
 
 def _train(

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from hasearch import __version__
@@ -35,12 +36,13 @@ from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
 from hasearch.settings import SearchSettings
-from hasearch.space import SearchSpace, load_space, save_space
+from hasearch.space import Constraint, load_space, save_space
 from hasearch.store import RunDir, TrialRecord
 from hasearch.store.db import roll_back_interrupted_write
 from hasearch.store.run_dir import DATABASE
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
+from hasearch.supernet import resource_model
 from hasearch.train.hparams import TrainingHyperparameters
 
 
@@ -73,7 +75,10 @@ def prepare_search(settings: SearchSettings, out: str) -> PreparedSearch:
     prepared = PreparedSearch(settings, out, definition, entry, make_splits(source, seed=settings.split_seed))
     batch_size = definition.space.baseline.get("batch_size", TrainingHyperparameters.batch_size)
     settings.check_budgets(train_size=len(prepared.data.train), batch_size=int(batch_size))
-    strategy = entry.make(_options(settings, definition.space))
+    options = _options(settings, definition, prepared.data)
+    if options.space.constraint is not None:  # a limit nothing meets: one line now, not a failed search later
+        options.space.sample(np.random.default_rng(settings.seed))
+    strategy = entry.make(options)
     if isinstance(strategy, SingleRunStrategy):
         strategy.check(_problem(definition, prepared.data, settings), settings.time_budget)
     return prepared
@@ -160,7 +165,11 @@ def check_resumable(out: str) -> SearchSettings:
     return settings
 
 
-def _options(settings: SearchSettings, space: SearchSpace) -> StrategyOptions:
+def _options(settings: SearchSettings, definition: SpaceDefinition, data: DataSplits) -> StrategyOptions:
+    space = definition.space
+    if settings.max_macs is not None:
+        macs = resource_model(definition.family, data.input_shape, data.num_classes)
+        space = space.constrained(Constraint("--max-macs", settings.max_macs, macs.cost, macs.unit))
     return StrategyOptions(
         space,
         settings.seed,
@@ -170,6 +179,7 @@ def _options(settings: SearchSettings, space: SearchSpace) -> StrategyOptions:
         integer_budgets=settings.budget_unit == "epochs",
         checkpoint_seconds=settings.checkpoint_seconds,
         controller_lr=settings.controller_lr,
+        max_macs=settings.max_macs,
     )
 
 
@@ -182,10 +192,11 @@ def _search_and_compare(
 ) -> dict[str, Any]:
     if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
         torch.set_num_threads(settings.threads)
-    strategy = entry.make(_options(settings, problem.space))
+    strategy = entry.make(_options(settings, problem.definition, problem.data))
     announce_retraining(problem, settings, reporter)
     reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
     notes: list[str] = []
+    network = None
     if isinstance(strategy, Strategy):
         search_seconds = _multi_trial(run, problem, settings, strategy, reporter, resume=resume)
         trials = run.db.trials()
@@ -198,13 +209,13 @@ def _search_and_compare(
         assert isinstance(strategy, SingleRunStrategy)
         start = time.monotonic()
         outcome = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
-        found, found_val, best = outcome.config, None, None
+        found, found_val, best, network = outcome.config, None, None, outcome.network
         notes += outcome.notes
         search_seconds = float(run.db.get(ELAPSED, time.monotonic() - start))  # all segments of a resumed run
     reporter.stop("search")
     for note in notes:
         reporter.log(f"note: {note}")
-    return compare_with_baseline(run, problem, settings, Found(found, found_val, best, notes), search_seconds, reporter)
+    return compare_with_baseline(run, problem, settings, Found(found, found_val, best, notes, network), search_seconds, reporter)
 
 
 def _multi_trial(

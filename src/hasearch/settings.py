@@ -58,6 +58,8 @@ class SearchSettings:
         checkpoint_seconds: How often single-run methods (AutoHAS) save a resumable checkpoint.
         keep_found: Save the found configuration's model as the result even when the
             baseline scores higher on validation (default: the better one is saved).
+        max_macs: Resource limit: multi-trial methods train no configuration with more
+            multiply-accumulates per image; AutoHAS uses it as its FLOPs target F0.
         controller_lr: Learning rate of the AutoHAS controller (seed 000 picks from
             {0.01, 0.02, 0.05, 0.1}; default 0.05).
     """
@@ -82,6 +84,7 @@ class SearchSettings:
     checkpoint_seconds: float = 60.0
     keep_found: bool = False
     controller_lr: float = 0.05
+    max_macs: float | None = None
 
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:
@@ -105,6 +108,8 @@ class SearchSettings:
             raise UserError(f"--threads must be >= 1, got {self.threads}")
         if not 0 < self.controller_lr <= 1:
             raise UserError(f"--controller-lr must be in (0, 1], got {self.controller_lr}")
+        if self.max_macs is not None and not 0 < self.max_macs < float("inf"):
+            raise UserError(f"--max-macs must be a positive number, got {self.max_macs}")
         if self.final_budget is not None and self.final_budget <= 0:
             raise UserError(f"--final-budget must be positive, got {self.final_budget}")
 

@@ -23,43 +23,59 @@ from torch import Tensor
 from hasearch.autohas.controller import Controller
 from hasearch.autohas.engine import SharedWeightsTrainer
 from hasearch.autohas.history import History
-from hasearch.autohas.supernet import BNMode, MBConvSupernet
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.errors import UserError
+from hasearch.models.family import InputShape
+from hasearch.models.mbconv import MBCONV, MOBILENETV2, MBConvFamily
 from hasearch.problem import Problem
-from hasearch.space import BasisSet, Role
+from hasearch.space import BasisSet, Role, SearchSpace
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
+from hasearch.supernet.elastic import BNMode
+from hasearch.supernet.mbconv import MBConvSupernet, space_values
 
 
 class MixtureSupernet(MBConvSupernet):
-    """An ``MBConvSupernet`` whose layers mix all candidates by softmax weights."""
+    """An ``MBConvSupernet`` whose blocks mix every (kernel, expansion) candidate by softmax
+    weights; depths, widths and input scale stay at the baseline's."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, family: MBConvFamily, space: SearchSpace, input_shape: InputShape, num_classes: int) -> None:
+        super().__init__(family, space, input_shape, num_classes)
+        self.base = self.arch_of(space.baseline)
+        self.slot_choices: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.arch_logits: dict[str, Tensor] = {}
-        for i, (kernels, expansions) in enumerate(self.choices):
-            self.arch_logits[f"kernel_{i}"] = torch.zeros(len(kernels), requires_grad=True)
-            self.arch_logits[f"expansion_{i}"] = torch.zeros(len(expansions), requires_grad=True)
+        for s, choices in enumerate(self.base.blocks):
+            for b in range(len(choices)):
+                i = self.first_slot[s] + b
+                kernels = tuple(int(v) for v in space_values(space, f"kernel_{i}", 3))
+                expansions = tuple(int(v) for v in space_values(space, f"expansion_{i}", 6))
+                self.slot_choices[i] = (kernels, expansions)
+                self.arch_logits[f"kernel_{i}"] = torch.zeros(len(kernels), requires_grad=True)
+                self.arch_logits[f"expansion_{i}"] = torch.zeros(len(expansions), requires_grad=True)
 
     def forward(self, x: Tensor, arch: Any = None) -> Tensor:
-        x = self._stem_head(self.stem, x)
-        for i, (block, (kernels, expansions)) in enumerate(zip(self.blocks, self.choices, strict=True)):
-            pk = torch.softmax(self.arch_logits[f"kernel_{i}"], 0)
-            pe = torch.softmax(self.arch_logits[f"expansion_{i}"], 0)
-            x = sum(
-                pk[a] * pe[b] * block(x, k, e, self.mode) for a, k in enumerate(kernels) for b, e in enumerate(expansions)
-            )
-        x = self._stem_head(self.head, x)
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return self.classifier(F.dropout(x, self.dropout, self.training))
+        x = self.stem_forward(x, self.base.scale)
+        for s, (width, choices) in enumerate(zip(self.base.widths, self.base.blocks, strict=True)):
+            for b in range(len(choices)):
+                i = self.first_slot[s] + b
+                kernels, expansions = self.slot_choices[i]
+                pk = torch.softmax(self.arch_logits[f"kernel_{i}"], 0)
+                pe = torch.softmax(self.arch_logits[f"expansion_{i}"], 0)
+                block = self.blocks[i]
+                x = sum(
+                    pk[a] * pe[c] * block(x, width, k, e, self.mode) for a, k in enumerate(kernels) for c, e in enumerate(expansions)
+                )
+        return self.head_forward(x)
 
     def derived_arch(self) -> dict[str, int]:
         """Eq. 4: the argmax candidate of every architecture choice."""
         out = {}
-        for i, (kernels, expansions) in enumerate(self.choices):
+        for i, (kernels, expansions) in self.slot_choices.items():
             out[f"kernel_{i}"] = kernels[int(self.arch_logits[f"kernel_{i}"].argmax())]
             out[f"expansion_{i}"] = expansions[int(self.arch_logits[f"expansion_{i}"].argmax())]
         return out
+
+
+_FAMILIES = {"mbconv": MBCONV, "mobilenetv2": MOBILENETV2}
 
 
 class DifferentiableAutoHAS(SingleRunStrategy):
@@ -69,15 +85,16 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         self.arch_lr, self.controller_lr, self.warmup, self.seed = arch_lr, controller_lr, warmup, seed
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
-        if problem.definition.family.name != "mbconv" or time_budget is None:
-            raise UserError("the differentiable variant needs the mbconv model family and a time budget (--budget)")
+        if problem.definition.family.name not in _FAMILIES or time_budget is None:
+            raise UserError("the differentiable variant needs an MBConv model family (mbconv, mobilenetv2) and a time budget (--budget)")
 
     def run(self, context: SearchContext) -> SingleRunResult:
         problem = context.problem
         self.check(problem, context.time_budget)
         assert context.time_budget is not None
         torch.manual_seed(self.seed)
-        net = MixtureSupernet(problem.space, problem.data.input_shape, problem.data.num_classes)
+        family = _FAMILIES[problem.definition.family.name]
+        net = MixtureSupernet(family, problem.space, problem.data.input_shape, problem.data.num_classes)
         trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed)
         arch_names = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
         hp_names = [p.name for p in problem.space.params if p.name not in arch_names]

@@ -22,10 +22,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hasearch.autohas.supernet import BNMode
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.data.augment import BatchAugmenter, mixup
 from hasearch.data.splits import DataSplits
+from hasearch.supernet.elastic import BNMode
 from hasearch.train.hparams import OPTIMIZERS, AugmentationSettings, TrainingHyperparameters
 
 
@@ -41,7 +41,7 @@ class SharedWeightsTrainer:
     """Trains a supernet with per-step sampled hyperparameters and scores samples with W*.
 
     Args:
-        supernet: An ``MBConvSupernet`` or ``FixedNetwork``.
+        supernet: A supernet of :mod:`hasearch.supernet` (or a ``FixedNetwork``).
         data: The splits (training batches for W, validation batches for rewards).
         seed: Seeds batch order and validation batches.
         val_batch: Validation images per reward.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hasearch.store.run_dir import RunDir
+from hasearch.strategies.base import SEARCH_HISTORY
 
 if TYPE_CHECKING:
     from hasearch.autohas.controller import Controller
     from hasearch.autohas.engine import StepResult
 
-HISTORY = "autohas/history.json"
 PLOT = "autohas/probabilities.png"
 
 
@@ -38,7 +38,8 @@ class History:
         )
 
     def save(self, final: dict[str, Any] | None = None) -> None:
-        self.run.write_json(HISTORY, {"entries": self.entries, "phases": self.phase_results, "derived": final})
+        document = {"method": "autohas", "entries": self.entries, "phases": self.phase_results, "derived": final}
+        self.run.write_json(SEARCH_HISTORY, document)
         if final is not None and self.entries:
             self.plot()
 

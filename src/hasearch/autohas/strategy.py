@@ -28,19 +28,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from hasearch.artifacts import load_weights
 from hasearch.autohas.controller import Controller, uniform_entropy
 from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
 from hasearch.autohas.engine import SharedWeightsTrainer
-from hasearch.autohas.flops import MacTable
 from hasearch.autohas.history import History
-from hasearch.autohas.supernet import FixedNetwork, MBConvSupernet
 from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
+from hasearch.supernet import (
+    FixedNetwork,
+    ResourceModel,
+    has_supernet,
+    resource_model,
+    supernet_for,
+)
 
 MODES = ("joint", "hp-only", "arch-only", "phase-wise")
 ARCH_GROUP, HP_GROUP = "architecture", "hyperparameter"
@@ -113,7 +119,7 @@ class AutoHAS(SingleRunStrategy):
             raise UserError("AutoHAS needs a time budget (--budget)")
         arch = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}
         searches_arch = any(n in arch for phase in self.phases(problem) for n in phase)
-        if searches_arch and problem.definition.family.name != "mbconv":
+        if searches_arch and not has_supernet(problem.definition.family):
             raise UserError(f"AutoHAS has no supernet for model {problem.definition.family.name!r}; use autohas-hp")
         if self.options.mode == "phase-wise" and len(self.phases(problem)) < 2:
             raise UserError(
@@ -122,9 +128,10 @@ class AutoHAS(SingleRunStrategy):
             )
 
     @staticmethod
-    def _network(problem: Problem) -> MBConvSupernet | FixedNetwork:
-        if problem.definition.family.name == "mbconv":
-            return MBConvSupernet(problem.space, problem.data.input_shape, problem.data.num_classes)
+    def _network(problem: Problem) -> nn.Module:
+        family, data = problem.definition.family, problem.data
+        if has_supernet(family):
+            return supernet_for(family, problem.space, data.input_shape, data.num_classes)
         return FixedNetwork(problem.build(problem.space.baseline))
 
     # -------------------------------------------------------------------- run
@@ -139,8 +146,8 @@ class AutoHAS(SingleRunStrategy):
         if context.resume and context.run.has(CHECKPOINT):
             state = _load(context, trainer)
         history = History(context.run, state.history)
-        macs = MacTable(net, problem.data.input_shape, problem.data.num_classes) if isinstance(net, MBConvSupernet) else None
-        target = options.flops_target or (macs.macs(net.arch_of(problem.space.baseline)) if macs else None)
+        macs = None if isinstance(net, FixedNetwork) else resource_model(problem.definition.family, problem.data.input_shape, problem.data.num_classes)
+        target = options.flops_target or (macs.cost(problem.space.baseline) if macs else None)
         while state.phase < len(phases):
             runner = _Phase(self, context, trainer, net, phases[state.phase], state, macs, target, history)
             state.base = runner.run(len(phases))
@@ -172,10 +179,10 @@ class _Phase:
         owner: AutoHAS,
         context: SearchContext,
         trainer: SharedWeightsTrainer,
-        net: MBConvSupernet | FixedNetwork,
+        net: nn.Module,
         names: Sequence[str],
         state: _RunState,
-        macs: MacTable | None,
+        macs: ResourceModel | None,
         target: float | None,
         history: History,
     ) -> None:
@@ -244,7 +251,7 @@ class _Phase:
         result, optimizer = self.trainer.step(config, arch, lr_scale, paired=self.o.paired_reward)
         reward = result.accuracy
         if self.macs is not None and self.target and self.o.flops_beta and ARCH_GROUP in self.controller.baselines:
-            reward += self.o.flops_beta * abs(self.macs.macs(arch) / self.target - 1.0)  # TuNAS absolute reward
+            reward += self.o.flops_beta * abs(self.macs.cost(config) / self.target - 1.0)  # TuNAS absolute reward
         paired = result.accuracy - result.accuracy_before if result.accuracy_before is not None else reward
         rewards = {ARCH_GROUP: reward, HP_GROUP: paired}
         active = [n for n in self.names if n in config]

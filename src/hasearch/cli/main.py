@@ -75,6 +75,9 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                    help="do not retrain the baseline for comparison")
     p.add_argument("--keep-found", action="store_true",
                    help="save the found model as the result even when the baseline scores higher on validation")
+    p.add_argument("--max-macs", type=_positive_float, default=None,
+                   help="resource limit: no trained configuration has more multiply-accumulates per image "
+                        "(AutoHAS: its FLOPs target F0); `hasearch show` says whether the result meets it")
     p.add_argument("--controller-lr", type=_positive_float, default=0.05,
                    help="AutoHAS controller learning rate (seed 000 picks from 0.01, 0.02, 0.05, 0.1; default 0.05)")
     p.add_argument("--checkpoint-every", dest="checkpoint_seconds", type=_positive_float, default=60.0,
@@ -128,6 +131,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         checkpoint_seconds=args.checkpoint_seconds,
         keep_found=args.keep_found,
         controller_lr=args.controller_lr,
+        max_macs=args.max_macs,
     )
 
 

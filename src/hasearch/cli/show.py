@@ -12,12 +12,12 @@ from rich.table import Table
 from rich.text import Text
 
 from hasearch.analysis import rank_correlation
-from hasearch.autohas.history import HISTORY
 from hasearch.comparison import BEST
 from hasearch.errors import damaged_file
 from hasearch.search import best_trial
 from hasearch.settings import SearchSettings
 from hasearch.store import RunDir, TrialStatus
+from hasearch.strategies.base import SEARCH_HISTORY
 
 
 def show_run(path: str, console: Console) -> None:
@@ -63,9 +63,9 @@ def _renderables(run: RunDir, path: str) -> list[RenderableType]:
     correlation = rank_correlation(trials)
     if len(correlation["budgets"]) > 1:
         parts.append(correlation_table(correlation))
-    if run.has(HISTORY):
-        with _shape_of(run, HISTORY):
-            history = run.read_json(HISTORY)
+    if run.has(SEARCH_HISTORY):
+        with _shape_of(run, SEARCH_HISTORY):
+            history = run.read_json(SEARCH_HISTORY)
             parts.append(Text(single_run_summary(history)))
             parts += [derivation_table(phase) for phase in history.get("phases") or [] if phase.get("derivation")]
     else:
@@ -81,6 +81,10 @@ def _best_parts(best: Mapping[str, Any]) -> list[RenderableType]:
     if best.get("found"):
         parts.append(config_table((best.get("baseline") or {}).get("config", {}), best["found"]["config"]))
     parts += [Text(f"note: {note}") for note in best.get("notes") or []]
+    limit = best.get("limits")
+    if isinstance(limit, Mapping) and limit.get("max_macs") is not None:
+        meets = "meets it" if limit.get("found_meets") else "does NOT meet it"
+        parts.append(Text(f"resource limit --max-macs {limit['max_macs']:,.0f}: the found model {meets}"))
     if best.get("result"):
         same = (best.get("found") or {}).get("config") == (best.get("baseline") or {}).get("config")
         who = "the baseline configuration, which the search returned" if same else f"the {best['result']} configuration"
@@ -135,6 +139,7 @@ def comparison_table(best: Mapping[str, Any]) -> Table:
         ("test accuracy", _pct(base.get("test_accuracy")), _pct(found.get("test_accuracy"))),
         ("parameters", _count(base, "params"), _count(found, "params")),
         ("MACs (FLOPs)", _count(base, "macs"), _count(found, "macs")),
+        ("final training", _how(base), _how(found)),
         ("retrain time", _seconds(base), _seconds(found)),
         ("search time", "-", f"{best['search_seconds']:.1f}s"),
     ]
@@ -148,6 +153,12 @@ def comparison_table(best: Mapping[str, Any]) -> Table:
 
 def _count(score: Mapping[str, Any], key: str) -> str:
     return f"{score[key]:,}" if score else "-"
+
+
+def _how(score: Mapping[str, Any]) -> str:
+    if not score:
+        return "-"
+    return "retrained" if score.get("retrained", True) else "as searched, no retraining"
 
 
 def _seconds(score: Mapping[str, Any]) -> str:

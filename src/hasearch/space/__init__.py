@@ -2,7 +2,7 @@
 
 from hasearch.space.basis import Basis, BasisSet, basis_of, derive
 from hasearch.space.params import Clause, Condition, Kind, ParamSpec, Role
-from hasearch.space.search_space import SearchSpace
+from hasearch.space.search_space import Constraint, SearchSpace
 from hasearch.space.yaml_io import (
     dump_space,
     load_space,
@@ -16,6 +16,7 @@ __all__ = [
     "BasisSet",
     "Clause",
     "Condition",
+    "Constraint",
     "Kind",
     "ParamSpec",
     "Role",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ConfigSpace as CS
@@ -42,6 +44,38 @@ def _to_condition(space: CS.ConfigurationSpace, child: str, cond: Condition) -> 
     return CS.OrConjunction(*parts) if cond.combine == "any" else CS.AndConjunction(*parts)
 
 
+MAX_TRIES = 1000  # draws per sample under a constraint before the space counts as infeasible
+
+
+@dataclass
+class Constraint:
+    """A resource limit on configurations: ``cost(config) <= limit`` (e.g. MACs).
+
+    Keeps the smallest cost it has seen, for the error when nothing meets the limit.
+    """
+
+    name: str  # the option that set it, e.g. "--max-macs"
+    limit: float
+    cost: Callable[[Mapping[str, Any]], float]
+    unit: str = ""
+    smallest: float = math.inf
+
+    def allows(self, config: Mapping[str, Any]) -> bool:
+        value = self.cost(config)
+        self.smallest = min(self.smallest, value)
+        return value <= self.limit
+
+    def refusal(self, tries: int) -> str:
+        return (
+            f"{self.name} {_number(self.limit)}: none of {tries} random configurations of the space is under the limit "
+            f"(smallest seen: {_number(self.smallest)} {self.unit}); raise the limit or narrow the space"
+        )
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:g}"
+
+
 class SearchSpace:
     """A joint architecture + hyperparameter + augmentation space.
 
@@ -72,6 +106,7 @@ class SearchSpace:
             raise SpaceError(f"space {name!r}: duplicate parameter names")
         self.configspace = self._build_configspace(seed)
         self._sampler: CS.ConfigurationSpace | None = None  # private copy that sampling seeds
+        self.constraint: Constraint | None = None
         self.baseline: dict[str, Any] = self.complete(baseline or {}, field="baseline")
 
     def _build_configspace(self, seed: int | None) -> CS.ConfigurationSpace:
@@ -117,16 +152,34 @@ class SearchSpace:
 
     # ------------------------------------------------------------ configurations
     def sample(self, rng: np.random.Generator) -> CS.Configuration:
-        """One configuration drawn from ConfigSpace's prior (uniform) with ``rng``.
+        """One configuration drawn from ConfigSpace's prior (uniform) with ``rng``; with a
+        :attr:`constraint`, the first of up to ``MAX_TRIES`` draws that meets it.
 
         Sampling seeds a private copy of the ConfigSpace space, so a space the caller passed
         in (:meth:`from_configspace`) is never reseeded.
+
+        Raises:
+            SpaceError: if none of ``MAX_TRIES`` draws meets the constraint.
         """
         if self._sampler is None:
             self._sampler = copy.deepcopy(self.configspace)
-        self._sampler.seed(int(rng.integers(0, 2**31 - 1)))
-        drawn = self._sampler.sample_configuration()
-        return CS.Configuration(self.configspace, values=dict(drawn))
+        for _ in range(MAX_TRIES if self.constraint else 1):
+            self._sampler.seed(int(rng.integers(0, 2**31 - 1)))
+            drawn = CS.Configuration(self.configspace, values=dict(self._sampler.sample_configuration()))
+            if self.feasible(drawn):
+                return drawn
+        assert self.constraint is not None
+        raise SpaceError(self.constraint.refusal(MAX_TRIES))
+
+    def feasible(self, config: Mapping[str, Any]) -> bool:
+        """Whether ``config`` meets the space's constraint (always, without one)."""
+        return self.constraint is None or self.constraint.allows(config)
+
+    def constrained(self, constraint: Constraint) -> SearchSpace:
+        """A copy whose sampling (and every strategy's proposals) meets ``constraint``."""
+        out = copy.copy(self)
+        out._sampler, out.constraint = None, constraint
+        return out
 
     def complete(self, values: Mapping[str, Any], *, field: str = "configuration") -> dict[str, Any]:
         """Fill missing parameters with defaults, drop inactive ones, and validate.

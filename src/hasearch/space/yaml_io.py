@@ -6,6 +6,7 @@ Every error names the file and the field at fault, e.g.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from hasearch.errors import SpaceError
 from hasearch.space.params import Clause, Condition, Kind, ParamSpec, Role
 from hasearch.space.search_space import SearchSpace
 
-_PARAM_KEYS = {"name", "role", "type", "choices", "range", "log", "default", "basis_size", "active_if", "repeat"}
+_PARAM_KEYS = {"name", "role", "type", "choices", "range", "step", "log", "default", "basis_size", "active_if", "repeat"}
+_MAX_STEPS = 1000
 _TOP_KEYS = {"name", "model", "description", "basis_size", "parameters", "baseline"}
 
 
@@ -166,6 +168,8 @@ def _parse_param(raw: Mapping[str, Any], where: str, default_m: int) -> ParamSpe
             raise SpaceError(f"{where}: default {spec.default!r} is not one of the choices")
         return spec
     low, high = _parse_range(raw.get("range"), kind, where)
+    if "step" in raw:
+        return _stepped(raw, low, high, common, where)
     log = raw.get("log", False)
     if not isinstance(log, bool):
         raise SpaceError(f"{where}: 'log' must be true or false")
@@ -175,6 +179,27 @@ def _parse_param(raw: Mapping[str, Any], where: str, default_m: int) -> ParamSpe
     spec = ParamSpec(low=low, high=high, log=log, default=raw.get("default"), basis_size=m, **common)
     if spec.default is not None and not spec.contains(spec.default):
         raise SpaceError(f"{where}: default {spec.default!r} is outside [{low}, {high}]")
+    return spec
+
+
+def _stepped(raw: Mapping[str, Any], low: float, high: float, common: dict[str, Any], where: str) -> ParamSpec:
+    """``range`` + ``step``: the ordered values low, low + step, ..., high (an ordinal
+    parameter; seed 003 Table 4 gives channels, depth and resolution as range and step)."""
+    step = raw["step"]
+    if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step < math.inf:
+        raise SpaceError(f"{where}: 'step' must be a positive number, got {step!r}")
+    if raw.get("log", False):
+        raise SpaceError(f"{where}: 'step' and 'log' cannot be combined")
+    count = (high - low) / step
+    if count > _MAX_STEPS or abs(count - round(count)) > 1e-6:
+        raise SpaceError(f"{where}: 'range' [{low}, {high}] must be a whole number (at most {_MAX_STEPS}) of steps {step}")
+    cast = int if common["kind"] is Kind.INT else float
+    if cast is int and not float(step).is_integer():
+        raise SpaceError(f"{where}: an int parameter's step must be an integer")
+    values = tuple(cast(round(low + k * step, 10)) for k in range(round(count) + 1))
+    spec = ParamSpec(choices=values, default=raw.get("default"), **{**common, "kind": Kind.ORDINAL})
+    if spec.default is not None and not spec.contains(spec.default):
+        raise SpaceError(f"{where}: default {spec.default!r} is not one of the steps {list(values)}")
     return spec
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import ConfigSpace as CS
+from torch import nn
 
 from hasearch.space import SearchSpace
 
@@ -77,7 +78,9 @@ class Strategy(ABC):
         self.seed = seed
         self._next_id = 0
         self.pending: dict[int, Job] = {}
-        self._initial_design = [self.space.configuration(self.space.baseline)] if start_with_baseline else []
+        baseline = self.space.configuration(self.space.baseline)
+        # a baseline over the space's resource limit is not trained (it stays the reference of the final comparison)
+        self._initial_design = [baseline] if start_with_baseline and self.space.feasible(baseline) else []
 
     def _initial_or(self, propose: Callable[[], CS.Configuration]) -> CS.Configuration:
         """The next configuration of the initial design (the baseline), else ``propose()``."""
@@ -140,6 +143,9 @@ class SearchContext:
     resume: bool = False
 
 
+SEARCH_HISTORY = "search/history.json"  # every single-run method's history, one document shape
+
+
 @dataclass(frozen=True)
 class SingleRunResult:
     """What a single-run method returns.
@@ -148,10 +154,20 @@ class SingleRunResult:
         config: The derived configuration (active parameters only).
         notes: Sentences the user should read (e.g. parameters that kept the baseline's
             value because the search learned nothing about them).
+        network: A trained standalone network of ``config``, ready to use (one-stage
+            methods such as DHA, trained on the training split only). When given, the final
+            comparison scores it as it is and does not retrain; when ``None`` the
+            configuration is retrained from scratch (AutoHAS, NES).
+
+    The method's search history is a JSON document at :data:`SEARCH_HISTORY` in the run:
+    ``{"method": name, "entries": [per step or update: "step", "phase", ...],
+    "phases": [per phase: "steps", "notes", method-specific results], "derived": config}``,
+    which ``hasearch show`` (and the coming report) read whatever the method.
     """
 
     config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
+    network: nn.Module | None = None
 
 
 class SingleRunStrategy(ABC):

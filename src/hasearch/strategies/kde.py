@@ -162,8 +162,11 @@ class KDESearcher(Searcher):
         good, bad = self._model(budget)
         candidates = self._candidates(good)
         score = np.maximum(self.pdf(good, candidates), _FLOOR) / np.maximum(self.pdf(bad, candidates), _FLOOR)
-        best = candidates[int(np.argmax(score))]
-        return self._to_configuration(best)
+        for index in np.argsort(-score, kind="stable"):  # the best candidate under the space's limit, if any
+            config = self._to_configuration(candidates[index])
+            if self.space.feasible(config):
+                return config
+        return self.space.sample(self.rng)
 
     def pdf(self, kde: KDEMultivariate, points: np.ndarray) -> np.ndarray:
         """``kde``'s density at ``points`` (M, d), vectorised over points.

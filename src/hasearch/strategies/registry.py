@@ -24,6 +24,7 @@ class StrategyOptions:
     integer_budgets: bool = True
     checkpoint_seconds: float = 60.0
     controller_lr: float = 0.05
+    max_macs: float | None = None  # multi-trial methods get it as the space's constraint
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ def _autohas(mode: str) -> Callable[[StrategyOptions], SingleRunStrategy]:
     def make(o: StrategyOptions) -> SingleRunStrategy:
         from hasearch.autohas import AutoHAS, AutoHASOptions
 
-        return AutoHAS(options=AutoHASOptions(mode=mode, checkpoint_seconds=o.checkpoint_seconds, controller_lr=o.controller_lr), seed=o.seed)
+        options = AutoHASOptions(mode=mode, checkpoint_seconds=o.checkpoint_seconds, controller_lr=o.controller_lr, flops_target=o.max_macs)
+        return AutoHAS(options=options, seed=o.seed)
 
     return make
 

@@ -1,0 +1,104 @@
+"""The weight-sharing foundation: elastic children equal their exported standalone networks,
+MACs from per-layer entries equal torch's FLOP counter, a child runs only its own path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from hasearch.catalog import resolve_space
+from hasearch.supernet import BNMode, has_supernet, resource_model, supernet_for
+from hasearch.train.cost import count_macs
+
+SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8)]
+# one elastic dimension at a time, away from the baseline (mobilenetv2 slot numbering)
+ONE_DIMENSION = {
+    "width": {"width_1": 0.5, "width_2": 1.5, "width_3": 0.75},
+    "kernel": {"kernel_1": 5, "kernel_4": 5},
+    "expansion": {"expansion_0": 3, "expansion_5": 3},
+    "depth": {"depth_1": 1, "depth_2": 3, "depth_3": 3},
+    "resolution": {"input_scale": 0.625},
+    "everything": {"width_1": 1.25, "depth_2": 3, "kernel_6": 5, "expansion_6": 3, "input_scale": 0.75},
+}
+
+
+def _supernet_and_child_outputs(space_name: str, config: dict[str, Any], shape: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    definition = resolve_space(space_name)
+    torch.manual_seed(0)
+    net = supernet_for(definition.family, definition.space, shape, 10)
+    for p in net.parameters():  # non-trivial BatchNorm affine parameters
+        if p.ndim == 1:
+            p.data.uniform_(0.5, 1.5)
+    arch = net.arch_of(config)
+    net.recalibrate(arch, torch.randn(300, *shape))
+    x = torch.rand(6, *shape)
+    net.eval()
+    with torch.no_grad(), net.bn_mode(BNMode.RUNNING):
+        through_supernet = net(x, arch)
+    child = net.export(config).eval()
+    with torch.no_grad():
+        standalone = child(x)
+    return through_supernet, standalone
+
+
+@pytest.mark.parametrize("dimension", list(ONE_DIMENSION))
+def test_each_elastic_dimension_exports_a_child_with_equal_outputs(dimension: str) -> None:
+    definition = resolve_space("mobilenetv2")
+    config = {**definition.baseline, **ONE_DIMENSION[dimension]}
+    for shape in SHAPES[:2]:
+        supernet_out, child_out = _supernet_and_child_outputs("mobilenetv2", config, shape)
+        assert torch.allclose(supernet_out, child_out, atol=1e-5), (dimension, shape)
+
+
+@pytest.mark.parametrize("space_name", ["mbconv", "mobilenetv2"])
+def test_random_children_export_with_equal_outputs(space_name: str) -> None:
+    definition = resolve_space(space_name)
+    rng = np.random.default_rng(3)
+    for shape in SHAPES:
+        for _ in range(3):
+            config = dict(definition.space.sample(rng))
+            supernet_out, child_out = _supernet_and_child_outputs(space_name, config, shape)
+            assert torch.allclose(supernet_out, child_out, atol=1e-5), (config, shape)
+
+
+@pytest.mark.parametrize("space_name", ["mbconv", "mobilenetv2", "resnet-joint"])
+def test_macs_of_30_random_children_equal_the_flop_counter(space_name: str) -> None:
+    definition = resolve_space(space_name)
+    rng = np.random.default_rng(0)
+    for shape in [(3, 32, 32), (1, 28, 28)]:
+        model = resource_model(definition.family, shape, 10)
+        for _ in range(15):
+            config = dict(definition.space.sample(rng))
+            assert model.cost(config) == count_macs(definition.build(config, shape, 10), shape), config
+
+
+def test_the_mbconv_families_have_supernets_and_resnet_joint_does_not_yet() -> None:
+    assert has_supernet(resolve_space("mbconv").family) and has_supernet(resolve_space("mobilenetv2").family)
+    assert not has_supernet(resolve_space("resnet-joint").family)
+
+
+def test_a_child_runs_only_its_own_path() -> None:
+    definition = resolve_space("mobilenetv2")
+    net = supernet_for(definition.family, definition.space, (3, 32, 32), 10)
+    config = {**definition.baseline, "width_1": 0.5, "depth_2": 1, "kernel_1": 3, "expansion_1": 3}
+    arch = net.arch_of(config)
+    net(torch.rand(4, 3, 32, 32), arch).sum().backward()
+    grads = {name: p.grad for name, p in net.named_parameters()}
+    assert grads["blocks.5.project_weight"] is None and grads["blocks.9.expand_weight"] is None  # skipped blocks
+    block = net.blocks[1]  # stage 1, first block: 16 -> 12 channels, kernel 3 of 5, expansion 3 of 6
+    grad = block.depthwise_weight.grad
+    assert grad is not None and grad[: 16 * 3, :, 1:4, 1:4].abs().sum() > 0
+    assert grad[16 * 3 :].abs().sum() == 0 and grad[:, :, 0].abs().sum() == 0  # unused channels and kernel border
+    assert block.project_weight.grad[12:].abs().sum() == 0  # output channels beyond width 0.5 x 24
+
+
+def test_largest_and_smallest_children_cost_what_their_size_says() -> None:
+    definition = resolve_space("mobilenetv2")
+    macs = resource_model(definition.family, (3, 32, 32), 10)
+    base = definition.baseline
+    small = {**base, "width_1": 0.5, "width_2": 0.5, "width_3": 0.5, "depth_1": 1, "depth_2": 1, "input_scale": 0.5}
+    large = {**base, "width_1": 1.5, "width_2": 1.5, "width_3": 1.5, "depth_1": 3, "depth_2": 3, "depth_3": 3}
+    assert macs.cost(small) < macs.cost(base) / 4 and macs.cost(large) > 2 * macs.cost(base)
