@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -150,10 +151,6 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "missing option": (["search", "--space", "mbconv"], "required"),
         "show a non-run": (["show", str(tmp)], "is not a hasearch run"),
         "autohas without a time budget": ([*base, "--space", "mbconv", "--strategy", "autohas"], "AutoHAS needs a time budget"),
-        "autohas arch search without a supernet": (
-            [*base, "--space", "resnet-joint", "--strategy", "autohas", "--budget", "1m"],
-            "no supernet for model 'resnet-joint'",
-        ),
         "infinite epochs": ([*base, "--space", "mbconv", "--epochs", "inf"], "positive finite number"),
         "epochs below one step": (
             [*base, "--space", "mbconv", "--epochs", "1e-9", "--min-epochs", "1e-9"],
@@ -203,7 +200,6 @@ def _bad_cases(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "missing option",
         "show a non-run",
         "autohas without a time budget",
-        "autohas arch search without a supernet",
         "infinite epochs",
         "epochs below one step",
         "final epochs below one step",
@@ -293,3 +289,28 @@ def test_max_macs_keeps_every_trained_trial_under_the_limit(tmp_path: Path, caps
     capsys.readouterr()
     assert main(["show", str(out)]) == 0
     assert "--max-macs 400,000: the found model meets it" in capsys.readouterr().out
+
+
+def test_max_latency_uses_the_device_table_and_refuses_what_it_cannot_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    base = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "2", "--epochs", "1"]
+    assert main([*base, "--max-latency", "1000", "--out", str(out)]) == 0  # first use builds the table
+    assert list((tmp_path / "cache" / "hasearch" / "latency").glob("mbconv-*.json"))
+    best = json.loads((out / "best.json").read_text())
+    assert best["limits"]["max_latency_ms"] == 1000 and best["limits"]["found_meets"] is True
+    assert best["found"]["latency_ms"] > 0
+    capsys.readouterr()
+    for argv, message in (
+        ([*base, "--max-latency", "0.000001", "--out", str(tmp_path / "new")], "--max-latency 1e-06: none of 1000"),
+        ([*base, "--strategy", "autohas", "--budget", "10s", "--max-latency", "5", "--out", str(tmp_path / "new")],
+         "--max-latency limits multi-trial strategies"),
+        (["search", "--space", "resnet-joint", "--dataset", "digits", "--trials", "1", "--max-latency", "5", "--out", str(tmp_path / "new")],
+         "has no elastic supernet or latency table yet"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not (tmp_path / "new").exists()

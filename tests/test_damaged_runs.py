@@ -169,7 +169,7 @@ def test_a_run_directory_made_immutable_mid_run_ends_with_one_line_naming_the_fi
 
     out = tmp_path / "run"
     exe = str(Path(sys.executable).with_name("hasearch"))
-    argv = [exe, "search", "--space", "mbconv", "--dataset", "digits", "--trials", "60", "--epochs", "2", "--out", str(out)]
+    argv = [exe, "search", "--space", "mbconv", "--dataset", "digits", "--strategy", "hyperband", "--trials", "60", "--epochs", "9", "--out", str(out)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

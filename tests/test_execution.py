@@ -114,20 +114,29 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux-only")
-def test_pool_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    args = ["--strategy", "random", "--trials", "40", "--epochs", "9", "--workers", "2"]
+def _start_and_wait(out: Path, args: list[str], finished: int, timeout: float) -> subprocess.Popen[bytes]:
+    """Start a search and return once ``finished`` trials are done (it is still running)."""
     proc = subprocess.Popen([HASEARCH, *_search(out, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while _finished(out / "trials.sqlite") < 1 and proc.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout
+    while _finished(out / "trials.sqlite") < finished and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    workers = _children(proc.pid)
-    assert proc.poll() is None and len(workers) >= 2, "the pool did not start"
+    return proc
+
+
+def _kill_and_survivors(proc: subprocess.Popen[bytes], pids: list[int]) -> list[int]:
+    """SIGKILL the driver; the given processes still alive 10 seconds later."""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(10)
-    assert [pid for pid in workers if _alive(pid)] == []
+    return [pid for pid in pids if _alive(pid)]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux-only")
+def test_pool_workers_die_with_a_killed_driver(tmp_path: Path) -> None:
+    proc = _start_and_wait(tmp_path / "run", ["--strategy", "random", "--trials", "40", "--epochs", "9", "--workers", "2"], 1, 120)
+    workers = _children(proc.pid)
+    assert proc.poll() is None and len(workers) >= 2, "the pool did not start"
+    assert _kill_and_survivors(proc, workers) == []
 
 
 def _descendants(pid: int) -> list[int]:
@@ -141,17 +150,10 @@ def _descendants(pid: int) -> list[int]:
 
 @pytest.mark.skipif(not _only_loopback(), reason="Ray tests run only in a loopback-only network namespace (make test)")
 def test_a_local_ray_does_not_outlive_its_killed_driver(tmp_path: Path) -> None:
-    out = tmp_path / "run"
     args = ["--strategy", "random", "--trials", "60", "--epochs", "2", "--workers", "2", "--executor", "ray"]
-    proc = subprocess.Popen([HASEARCH, *_search(out, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while _finished(out / "trials.sqlite") < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
+    proc = _start_and_wait(tmp_path / "run", args, 2, 180)
     ray_processes = _descendants(proc.pid)
     assert proc.poll() is None and len(ray_processes) >= 4, "Ray did not start"
     time.sleep(1.0)  # the watchdog polls every 0.5 s: let it see every process
     ray_processes = sorted(set(ray_processes) | set(_descendants(proc.pid)))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    time.sleep(10)
-    assert [pid for pid in ray_processes if _alive(pid)] == []  # before: Ray's agents lived on for minutes
+    assert _kill_and_survivors(proc, ray_processes) == []  # before: Ray's agents lived on for minutes

@@ -89,3 +89,10 @@ def test_a_limit_nothing_meets_is_a_clear_error() -> None:
     space = SearchSpace.from_configspace(toy_space()).constrained(Constraint("--max-macs", 0.5, lambda c: float(c["layers"]), "MACs"))
     with pytest.raises(SpaceError, match=r"--max-macs 0.5: none of 1000 random configurations .*smallest seen: 1 MACs"):
         space.sample(np.random.default_rng(0))
+
+
+def test_autohas_takes_max_macs_as_its_flops_target() -> None:
+    space = SearchSpace.from_configspace(toy_space())
+    for name in ("autohas", "autohas-arch", "autohas-phase"):
+        strategy = STRATEGIES[name].make(StrategyOptions(space, 0, 1.0, 9.0, 3, max_macs=123_456.0))
+        assert strategy.options.flops_target == 123_456.0  # type: ignore[attr-defined]

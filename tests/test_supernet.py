@@ -33,6 +33,7 @@ def _supernet_and_child_outputs(space_name: str, config: dict[str, Any], shape: 
         if p.ndim == 1:
             p.data.uniform_(0.5, 1.5)
     arch = net.arch_of(config)
+    net.set_training_config(config)  # e.g. ShakeDrop's death rate, which the exported child also applies
     net.recalibrate(arch, torch.randn(300, *shape))
     x = torch.rand(6, *shape)
     net.eval()
@@ -53,7 +54,22 @@ def test_each_elastic_dimension_exports_a_child_with_equal_outputs(dimension: st
         assert torch.allclose(supernet_out, child_out, atol=1e-5), (dimension, shape)
 
 
-@pytest.mark.parametrize("space_name", ["mbconv", "mobilenetv2"])
+RESNET_ONE_DIMENSION = {
+    "width": {"filters": 12, "widen_factor_1": 1.0, "widen_factor_2": 1.5, "widen_factor_3": 0.7},
+    "depth": {"res_blocks_1": 1, "res_blocks_2": 4, "res_blocks_3": 3},
+    "branches": {"res_branches_1": 1, "res_branches_2": 3, "res_branches_3": 1, "shakedrop_death_rate": 0.5},
+}
+
+
+@pytest.mark.parametrize("dimension", list(RESNET_ONE_DIMENSION))
+def test_each_resnet_joint_dimension_exports_a_child_with_equal_outputs(dimension: str) -> None:
+    definition = resolve_space("resnet-joint")
+    config = definition.space.complete({**definition.baseline, **RESNET_ONE_DIMENSION[dimension]})
+    supernet_out, child_out = _supernet_and_child_outputs("resnet-joint", config, (3, 32, 32))
+    assert torch.allclose(supernet_out, child_out, atol=1e-5), dimension
+
+
+@pytest.mark.parametrize("space_name", ["mbconv", "mobilenetv2", "resnet-joint"])
 def test_random_children_export_with_equal_outputs(space_name: str) -> None:
     definition = resolve_space(space_name)
     rng = np.random.default_rng(3)
@@ -75,9 +91,10 @@ def test_macs_of_30_random_children_equal_the_flop_counter(space_name: str) -> N
             assert model.cost(config) == count_macs(definition.build(config, shape, 10), shape), config
 
 
-def test_the_mbconv_families_have_supernets_and_resnet_joint_does_not_yet() -> None:
-    assert has_supernet(resolve_space("mbconv").family) and has_supernet(resolve_space("mobilenetv2").family)
-    assert not has_supernet(resolve_space("resnet-joint").family)
+def test_every_built_in_family_has_a_supernet() -> None:
+    from hasearch.models import FAMILIES
+
+    assert all(has_supernet(family) for family in FAMILIES.values())
 
 
 def test_a_child_runs_only_its_own_path() -> None:
@@ -102,3 +119,46 @@ def test_largest_and_smallest_children_cost_what_their_size_says() -> None:
     small = {**base, "width_1": 0.5, "width_2": 0.5, "width_3": 0.5, "depth_1": 1, "depth_2": 1, "input_scale": 0.5}
     large = {**base, "width_1": 1.5, "width_2": 1.5, "width_3": 1.5, "depth_1": 3, "depth_2": 3, "depth_3": 3}
     assert macs.cost(small) < macs.cost(base) / 4 and macs.cost(large) > 2 * macs.cost(base)
+
+
+def test_latency_table_sums_layers_interpolates_channels_and_caches(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hasearch.models.mbconv import MOBILENETV2
+    from hasearch.supernet.latency import MBConvLatency, grid_layers
+
+    definition = resolve_space("mobilenetv2")
+    shape = (1, 8, 8)
+    table = MBConvLatency(MOBILENETV2, shape, 10, cache=tmp_path)
+    block = ("block", 16, 24, 3, 6, 2, 8, 8)
+    for cout in (12, 36):  # a grid of two output widths; 24 lies between them
+        table.entries[("block", 16, cout, 3, 6, 2, 8, 8)] = 1.0 if cout == 12 else 4.0
+    assert table.entry(block) == pytest.approx(2.5) and table.measured_now == 0  # interpolated, not measured
+    grid = grid_layers(MOBILENETV2, definition.space, shape, 10)
+    assert all(layer[0] in ("stem", "block", "head", "resize") for layer in grid)
+    assert {w for layer in grid if layer[0] == "head" for w in [layer[1]]} == {32, 64, 96}  # widths 0.5, 1, 1.5 of 64
+    config = dict(definition.space.sample(np.random.default_rng(0)))
+    arch = MOBILENETV2.arch_of(config)
+    assert table.cost(config) == pytest.approx(sum(table.entry(layer) for layer in table.layers(arch)))
+    assert table.measured_now > 0  # layers off the grid were measured when first needed
+    table.save()
+    again = MBConvLatency(MOBILENETV2, shape, 10, cache=tmp_path)
+    assert again.entries == table.entries and again.cost(config) == table.cost(config)
+    other = MBConvLatency(MOBILENETV2, shape, 10, batch_size=8, cache=tmp_path)
+    assert other.entries == {}  # another batch size is another table
+
+
+def test_latency_command_builds_the_table_and_refuses_families_without_one(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from hasearch.cli.main import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["latency", "--space", "mbconv", "--input", "1x8x8"]) == 0
+    out = capsys.readouterr().out
+    assert "baseline: predicted" in out and list((tmp_path / "hasearch" / "latency").glob("mbconv-*.json"))
+    assert main(["latency", "--space", "mbconv", "--input", "1x8x8"]) == 0
+    assert " / 0 " in capsys.readouterr().out  # second time: everything from the cache
+    for argv, message in (
+        (["latency", "--space", "resnet-joint"], "has no elastic supernet or latency table yet"),
+        (["latency", "--space", "mbconv", "--input", "0x8x8"], "is not a shape CxHxW"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err

@@ -102,7 +102,7 @@ def compare_with_baseline(
             problem, base_config, budget, label="baseline", reporter=reporter, val_accuracy=base_val
         )
     score, model = _score_found(problem, found, baseline, base_model, budget, reporter)
-    limit, limit_notes = limit_report(settings.max_macs, baseline, score)
+    limit, limit_notes = limit_report(settings, baseline, score)
     over = limit is not None and not limit["baseline_meets"]  # a baseline over the limit cannot be the result
     result = choose_result(baseline, score, keep_found=settings.keep_found or over)
     chosen = (base_config, base_model) if result == BASELINE else (found.config, model)
@@ -152,15 +152,31 @@ def _count(run: RunDir) -> dict[str, int]:
     return {s.value: sum(t.status is s for t in trials) for s in (TrialStatus.FINISHED, TrialStatus.FAILED)}
 
 
-def limit_report(max_macs: float | None, baseline: FinalScore | None, found: FinalScore | None) -> tuple[dict[str, Any] | None, list[str]]:
-    """Whether the found model and the baseline meet ``--max-macs``, and notes saying so."""
-    if max_macs is None:
+def limit_report(settings: SearchSettings, baseline: FinalScore | None, found: FinalScore | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """Whether the found model and the baseline meet the run's resource limits (MACs as
+    counted; latency as measured after the final training), and notes saying where not."""
+    limits = [(name, key, value, unit) for name, key, value, unit in _LIMITS(settings) if value is not None]
+    if not limits:
         return None, []
-    found_meets = found is not None and found.macs <= max_macs
-    baseline_meets = baseline is None or baseline.macs <= max_macs
+    report: dict[str, Any] = {key: value for _, key, value, _ in limits}
     notes = []
-    if found is not None and not found_meets:
-        notes.append(f"the found model has {found.macs:,} MACs, over --max-macs {max_macs:,.0f}")
-    if baseline is not None and not baseline_meets:
-        notes.append(f"the baseline has {baseline.macs:,} MACs, over --max-macs {max_macs:,.0f}: it is not a possible result")
-    return {"max_macs": max_macs, "found_meets": found_meets, "baseline_meets": baseline_meets}, notes
+    for label, score in (("found", found), ("baseline", baseline)):
+        over = [(name, _measure(score, key), value, unit) for name, key, value, unit in limits if not _meets(score, key, value)]
+        report[f"{label}_meets"] = (score is None and label == "baseline") or (score is not None and not over)
+        notes += [f"the {label} model has {amount:,.6g} {unit}, over {name} {value:,.6g}" for name, amount, value, unit in over]
+    if baseline is not None and not report["baseline_meets"]:
+        notes.append("a baseline over the limit is not a possible result")
+    return report, notes
+
+
+def _LIMITS(settings: SearchSettings) -> list[tuple[str, str, float | None, str]]:
+    return [("--max-macs", "max_macs", settings.max_macs, "MACs"), ("--max-latency", "max_latency_ms", settings.max_latency, "ms")]
+
+
+def _measure(score: FinalScore | None, key: str) -> float:
+    value = None if score is None else {"max_macs": score.macs, "max_latency_ms": score.latency_ms}[key]
+    return float("nan") if value is None else float(value)
+
+
+def _meets(score: FinalScore | None, key: str, limit: float) -> bool:
+    return score is not None and _measure(score, key) <= limit

@@ -25,6 +25,7 @@ from torch import nn
 from hasearch.errors import TrialFailed
 from hasearch.problem import Problem
 from hasearch.reporting import Reporter
+from hasearch.supernet.latency import time_module
 from hasearch.train.cost import count_macs, count_parameters
 from hasearch.train.trainer import EpochReport, TrainingRun, TrainState, evaluate, train_child
 
@@ -46,6 +47,7 @@ class FinalScore:
     retrain_seconds: float
     error: str | None = None
     retrained: bool = True  # False: the search's own trained network, scored as it is
+    latency_ms: float | None = None  # measured on this device, one image per forward pass
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "config": dict(self.config)}
@@ -70,7 +72,8 @@ def score_configuration(
         test_acc, test_loss, seconds = _train(problem, config, budget, f"{label}: train+val -> test", reporter, model, test=True)
     except TrialFailed as exc:
         return FinalScore(dict(config), val_accuracy, None, None, params, macs, budget, 0.0, str(exc)), None
-    return FinalScore(dict(config), val_accuracy, test_acc, test_loss, params, macs, budget, seconds), model
+    latency = measure_latency(model, problem.data.input_shape)
+    return FinalScore(dict(config), val_accuracy, test_acc, test_loss, params, macs, budget, seconds, latency_ms=latency), model
 
 
 def score_trained(problem: Problem, network: nn.Module, config: Mapping[str, Any], budget: float) -> FinalScore:
@@ -79,7 +82,18 @@ def score_trained(problem: Problem, network: nn.Module, config: Mapping[str, Any
     params, macs = count_parameters(network), count_macs(network, problem.data.input_shape)
     _, val_accuracy = evaluate(network, problem.data.val)
     test_loss, test_accuracy = evaluate(network, problem.data.test)
-    return FinalScore(dict(config), val_accuracy, test_accuracy, test_loss, params, macs, budget, 0.0, retrained=False)
+    latency = measure_latency(network, problem.data.input_shape)
+    return FinalScore(dict(config), val_accuracy, test_accuracy, test_loss, params, macs, budget, 0.0, retrained=False, latency_ms=latency)
+
+
+def measure_latency(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
+    """Median milliseconds of one forward pass of one image on this device (the latency
+    table's timing: warm-up, median of repeats)."""
+    was_training = model.training
+    try:
+        return time_module(model, torch.rand(1, *input_shape).contiguous(memory_format=torch.channels_last))
+    finally:
+        model.train(was_training)
 
 
 def _train(

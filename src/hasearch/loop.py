@@ -165,7 +165,10 @@ def _drop_checkpoints(directory: Path, keep: set[int]) -> None:
     for path in directory.glob("trial_*.pt"):
         trial_id = path.stem.removeprefix("trial_")
         if trial_id.isdigit() and int(trial_id) not in keep:
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # e.g. the run directory became read-only: the error that ends the run says so
+                pass
 
 
 def _record(db: TrialDB, job: Job, outcome: TrialOutcome) -> None:

@@ -36,13 +36,14 @@ from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
 from hasearch.settings import SearchSettings
-from hasearch.space import Constraint, load_space, save_space
+from hasearch.space import Constraint, SearchSpace, load_space, save_space
 from hasearch.store import RunDir, TrialRecord
 from hasearch.store.db import roll_back_interrupted_write
 from hasearch.store.run_dir import DATABASE
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
-from hasearch.supernet import resource_model
+from hasearch.supernet import MBConvLatency, latency_model, resource_model
+from hasearch.supernet.latency import build_table
 from hasearch.train.hparams import TrainingHyperparameters
 
 
@@ -76,9 +77,15 @@ def prepare_search(settings: SearchSettings, out: str) -> PreparedSearch:
     batch_size = definition.space.baseline.get("batch_size", TrainingHyperparameters.batch_size)
     settings.check_budgets(train_size=len(prepared.data.train), batch_size=int(batch_size))
     options = _options(settings, definition, prepared.data)
-    if options.space.constraint is not None:  # a limit nothing meets: one line now, not a failed search later
-        options.space.sample(np.random.default_rng(settings.seed))
     strategy = entry.make(options)
+    if isinstance(strategy, SingleRunStrategy) and settings.max_latency is not None:
+        raise UserError(f"--max-latency limits multi-trial strategies; {settings.strategy} takes --max-macs as its target")
+    for constraint in options.space.constraints:  # first use on this device: measure the table's grid once (cached)
+        if isinstance(constraint.source, MBConvLatency) and not constraint.source.built:
+            build_table(constraint.source, definition.space)
+    if options.space.constraints:  # a limit nothing meets: one line now, not a failed search later
+        options.space.sample(np.random.default_rng(settings.seed))
+        _save_latency_tables(options.space)
     if isinstance(strategy, SingleRunStrategy):
         strategy.check(_problem(definition, prepared.data, settings), settings.time_budget)
     return prepared
@@ -166,12 +173,8 @@ def check_resumable(out: str) -> SearchSettings:
 
 
 def _options(settings: SearchSettings, definition: SpaceDefinition, data: DataSplits) -> StrategyOptions:
-    space = definition.space
-    if settings.max_macs is not None:
-        macs = resource_model(definition.family, data.input_shape, data.num_classes)
-        space = space.constrained(Constraint("--max-macs", settings.max_macs, macs.cost, macs.unit))
     return StrategyOptions(
-        space,
+        _limited(settings, definition, data),
         settings.seed,
         settings.min_budget,
         settings.max_budget,
@@ -181,6 +184,25 @@ def _options(settings: SearchSettings, definition: SpaceDefinition, data: DataSp
         controller_lr=settings.controller_lr,
         max_macs=settings.max_macs,
     )
+
+
+def _limited(settings: SearchSettings, definition: SpaceDefinition, data: DataSplits) -> SearchSpace:
+    """The space under the run's resource limits (``--max-macs``, ``--max-latency``)."""
+    limits = []
+    if settings.max_macs is not None:
+        macs = resource_model(definition.family, data.input_shape, data.num_classes)
+        limits.append(Constraint("--max-macs", settings.max_macs, macs.cost, macs.unit))
+    if settings.max_latency is not None:  # layers missing from the device's table are measured when first needed
+        table = latency_model(definition.family, data.input_shape, data.num_classes)
+        limits.append(Constraint("--max-latency", settings.max_latency, table.cost, table.unit, source=table))
+    return definition.space.constrained(*limits)
+
+
+def _save_latency_tables(space: SearchSpace) -> None:
+    for constraint in space.constraints:
+        save = getattr(constraint.source, "save", None)
+        if save is not None:
+            save()
 
 
 def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings) -> Problem:
@@ -194,11 +216,12 @@ def _search_and_compare(
         torch.set_num_threads(settings.threads)
     strategy = entry.make(_options(settings, problem.definition, problem.data))
     announce_retraining(problem, settings, reporter)
-    reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
     notes: list[str] = []
     network = None
     if isinstance(strategy, Strategy):
+        reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
         search_seconds = _multi_trial(run, problem, settings, strategy, reporter, resume=resume)
+        reporter.stop("search")
         trials = run.db.trials()
         best = best_trial(trials)
         found = dict(best.config) if best else None
@@ -208,11 +231,11 @@ def _search_and_compare(
     else:
         assert isinstance(strategy, SingleRunStrategy)
         start = time.monotonic()
+        # single-run methods report their own phases' progress
         outcome = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
         found, found_val, best, network = outcome.config, None, None, outcome.network
         notes += outcome.notes
         search_seconds = float(run.db.get(ELAPSED, time.monotonic() - start))  # all segments of a resumed run
-    reporter.stop("search")
     for note in notes:
         reporter.log(f"note: {note}")
     return compare_with_baseline(run, problem, settings, Found(found, found_val, best, notes, network), search_seconds, reporter)
@@ -238,6 +261,7 @@ def _multi_trial(
         )
     finally:
         executor.shutdown()
+        _save_latency_tables(strategy.space)  # layers measured during the search serve later runs
     run.db.put(ELAPSED, limits.elapsed())
     return limits.elapsed()
 

@@ -60,6 +60,8 @@ class SearchSettings:
             baseline scores higher on validation (default: the better one is saved).
         max_macs: Resource limit: multi-trial methods train no configuration with more
             multiply-accumulates per image; AutoHAS uses it as its FLOPs target F0.
+        max_latency: Resource limit for multi-trial methods: milliseconds per image on this
+            device, predicted by the latency table (MBConv families).
         controller_lr: Learning rate of the AutoHAS controller (seed 000 picks from
             {0.01, 0.02, 0.05, 0.1}; default 0.05).
     """
@@ -85,6 +87,7 @@ class SearchSettings:
     keep_found: bool = False
     controller_lr: float = 0.05
     max_macs: float | None = None
+    max_latency: float | None = None
 
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:
@@ -108,8 +111,9 @@ class SearchSettings:
             raise UserError(f"--threads must be >= 1, got {self.threads}")
         if not 0 < self.controller_lr <= 1:
             raise UserError(f"--controller-lr must be in (0, 1], got {self.controller_lr}")
-        if self.max_macs is not None and not 0 < self.max_macs < float("inf"):
-            raise UserError(f"--max-macs must be a positive number, got {self.max_macs}")
+        for name, limit in (("--max-macs", self.max_macs), ("--max-latency", self.max_latency)):
+            if limit is not None and not 0 < limit < float("inf"):
+                raise UserError(f"{name} must be a positive number, got {limit}")
         if self.final_budget is not None and self.final_budget <= 0:
             raise UserError(f"--final-budget must be positive, got {self.final_budget}")
 

@@ -26,10 +26,11 @@ from hasearch.autohas.history import History
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.errors import UserError
 from hasearch.models.family import InputShape
-from hasearch.models.mbconv import MBCONV, MOBILENETV2, MBConvFamily
+from hasearch.models.mbconv import MBConvFamily
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role, SearchSpace
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
+from hasearch.supernet import MBCONV_FAMILIES
 from hasearch.supernet.elastic import BNMode
 from hasearch.supernet.mbconv import MBConvSupernet, space_values
 
@@ -75,9 +76,6 @@ class MixtureSupernet(MBConvSupernet):
         return out
 
 
-_FAMILIES = {"mbconv": MBCONV, "mobilenetv2": MOBILENETV2}
-
-
 class DifferentiableAutoHAS(SingleRunStrategy):
     """Softmax-mixture architecture search + REINFORCE hyperparameter search (Table 3's 'Differentiable')."""
 
@@ -85,7 +83,7 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         self.arch_lr, self.controller_lr, self.warmup, self.seed = arch_lr, controller_lr, warmup, seed
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
-        if problem.definition.family.name not in _FAMILIES or time_budget is None:
+        if problem.definition.family.name not in MBCONV_FAMILIES or time_budget is None:
             raise UserError("the differentiable variant needs an MBConv model family (mbconv, mobilenetv2) and a time budget (--budget)")
 
     def run(self, context: SearchContext) -> SingleRunResult:
@@ -93,7 +91,7 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         self.check(problem, context.time_budget)
         assert context.time_budget is not None
         torch.manual_seed(self.seed)
-        family = _FAMILIES[problem.definition.family.name]
+        family = MBCONV_FAMILIES[problem.definition.family.name]
         net = MixtureSupernet(family, problem.space, problem.data.input_shape, problem.data.num_classes)
         trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed)
         arch_names = {p.name for p in problem.space.with_role(Role.ARCHITECTURE)}

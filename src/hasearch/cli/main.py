@@ -18,6 +18,7 @@ from rich.table import Table
 
 from hasearch import __version__
 from hasearch.catalog import builtin_space_names, resolve_space
+from hasearch.cli.latency import add_latency_parser
 from hasearch.cli.progress import RichReporter
 from hasearch.cli.show import show_run
 from hasearch.data.sources import BUILTIN
@@ -78,6 +79,9 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-macs", type=_positive_float, default=None,
                    help="resource limit: no trained configuration has more multiply-accumulates per image "
                         "(AutoHAS: its FLOPs target F0); `hasearch show` says whether the result meets it")
+    p.add_argument("--max-latency", type=_positive_float, default=None,
+                   help="resource limit of multi-trial strategies: milliseconds per image on this device, "
+                        "from the latency table (`hasearch latency`; MBConv families)")
     p.add_argument("--controller-lr", type=_positive_float, default=0.05,
                    help="AutoHAS controller learning rate (seed 000 picks from 0.01, 0.02, 0.05, 0.1; default 0.05)")
     p.add_argument("--checkpoint-every", dest="checkpoint_seconds", type=_positive_float, default=60.0,
@@ -98,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show a run: baseline vs found configuration")
     show.add_argument("dir")
     show.set_defaults(handler=cmd_show)
+    add_latency_parser(sub)
     sub.add_parser("spaces", help="list built-in search spaces").set_defaults(handler=cmd_spaces)
     sub.add_parser("datasets", help="list built-in data sets").set_defaults(handler=cmd_datasets)
     demo = sub.add_parser("demo", help="a joint search on mnist5k in under 5 minutes")
@@ -132,6 +137,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         keep_found=args.keep_found,
         controller_lr=args.controller_lr,
         max_macs=args.max_macs,
+        max_latency=args.max_latency,
     )
 
 

@@ -63,9 +63,10 @@ def _renderables(run: RunDir, path: str) -> list[RenderableType]:
     correlation = rank_correlation(trials)
     if len(correlation["budgets"]) > 1:
         parts.append(correlation_table(correlation))
-    if run.has(SEARCH_HISTORY):
-        with _shape_of(run, SEARCH_HISTORY):
-            history = run.read_json(SEARCH_HISTORY)
+    history_file = next((name for name in (SEARCH_HISTORY, _OLD_AUTOHAS_HISTORY) if run.has(name)), None)
+    if history_file is not None:
+        with _shape_of(run, history_file):
+            history = run.read_json(history_file)
             parts.append(Text(single_run_summary(history)))
             parts += [derivation_table(phase) for phase in history.get("phases") or [] if phase.get("derivation")]
     else:
@@ -76,15 +77,19 @@ def _renderables(run: RunDir, path: str) -> list[RenderableType]:
     return parts
 
 
+_OLD_AUTOHAS_HISTORY = "autohas/history.json"  # runs made before the strategy-neutral history
+
+
 def _best_parts(best: Mapping[str, Any]) -> list[RenderableType]:
     parts: list[RenderableType] = [comparison_table(best)]
     if best.get("found"):
         parts.append(config_table((best.get("baseline") or {}).get("config", {}), best["found"]["config"]))
     parts += [Text(f"note: {note}") for note in best.get("notes") or []]
     limit = best.get("limits")
-    if isinstance(limit, Mapping) and limit.get("max_macs") is not None:
+    if isinstance(limit, Mapping):
+        named = [f"--max-macs {limit['max_macs']:,.0f}" if "max_macs" in limit else "", f"--max-latency {limit['max_latency_ms']:g} ms" if "max_latency_ms" in limit else ""]
         meets = "meets it" if limit.get("found_meets") else "does NOT meet it"
-        parts.append(Text(f"resource limit --max-macs {limit['max_macs']:,.0f}: the found model {meets}"))
+        parts.append(Text(f"resource limit {' and '.join(n for n in named if n)}: the found model {meets}"))
     if best.get("result"):
         same = (best.get("found") or {}).get("config") == (best.get("baseline") or {}).get("config")
         who = "the baseline configuration, which the search returned" if same else f"the {best['result']} configuration"
@@ -139,6 +144,7 @@ def comparison_table(best: Mapping[str, Any]) -> Table:
         ("test accuracy", _pct(base.get("test_accuracy")), _pct(found.get("test_accuracy"))),
         ("parameters", _count(base, "params"), _count(found, "params")),
         ("MACs (FLOPs)", _count(base, "macs"), _count(found, "macs")),
+        ("latency (1 image, measured)", _ms(base), _ms(found)),
         ("final training", _how(base), _how(found)),
         ("retrain time", _seconds(base), _seconds(found)),
         ("search time", "-", f"{best['search_seconds']:.1f}s"),
@@ -153,6 +159,11 @@ def comparison_table(best: Mapping[str, Any]) -> Table:
 
 def _count(score: Mapping[str, Any], key: str) -> str:
     return f"{score[key]:,}" if score else "-"
+
+
+def _ms(score: Mapping[str, Any]) -> str:
+    value = score.get("latency_ms") if score else None
+    return "-" if value is None else f"{value:.2f} ms"
 
 
 def _how(score: Mapping[str, Any]) -> str:

@@ -58,6 +58,7 @@ class Constraint:
     limit: float
     cost: Callable[[Mapping[str, Any]], float]
     unit: str = ""
+    source: Any = None  # the resource model behind ``cost`` (e.g. a latency table to save)
     smallest: float = math.inf
 
     def allows(self, config: Mapping[str, Any]) -> bool:
@@ -106,7 +107,7 @@ class SearchSpace:
             raise SpaceError(f"space {name!r}: duplicate parameter names")
         self.configspace = self._build_configspace(seed)
         self._sampler: CS.ConfigurationSpace | None = None  # private copy that sampling seeds
-        self.constraint: Constraint | None = None
+        self.constraints: tuple[Constraint, ...] = ()
         self.baseline: dict[str, Any] = self.complete(baseline or {}, field="baseline")
 
     def _build_configspace(self, seed: int | None) -> CS.ConfigurationSpace:
@@ -153,32 +154,33 @@ class SearchSpace:
     # ------------------------------------------------------------ configurations
     def sample(self, rng: np.random.Generator) -> CS.Configuration:
         """One configuration drawn from ConfigSpace's prior (uniform) with ``rng``; with a
-        :attr:`constraint`, the first of up to ``MAX_TRIES`` draws that meets it.
+        :attr:`constraints`, the first of up to ``MAX_TRIES`` draws that meets them all.
 
         Sampling seeds a private copy of the ConfigSpace space, so a space the caller passed
         in (:meth:`from_configspace`) is never reseeded.
 
         Raises:
-            SpaceError: if none of ``MAX_TRIES`` draws meets the constraint.
+            SpaceError: if none of ``MAX_TRIES`` draws meets the constraints.
         """
         if self._sampler is None:
             self._sampler = copy.deepcopy(self.configspace)
-        for _ in range(MAX_TRIES if self.constraint else 1):
+        for _ in range(MAX_TRIES if self.constraints else 1):
             self._sampler.seed(int(rng.integers(0, 2**31 - 1)))
             drawn = CS.Configuration(self.configspace, values=dict(self._sampler.sample_configuration()))
             if self.feasible(drawn):
                 return drawn
-        assert self.constraint is not None
-        raise SpaceError(self.constraint.refusal(MAX_TRIES))
+        never = [c.refusal(MAX_TRIES) for c in self.constraints if c.smallest > c.limit]
+        names = " and ".join(f"{c.name} {_number(c.limit)}" for c in self.constraints)
+        raise SpaceError("; ".join(never) or f"none of {MAX_TRIES} random configurations meets {names} together; raise a limit")
 
     def feasible(self, config: Mapping[str, Any]) -> bool:
-        """Whether ``config`` meets the space's constraint (always, without one)."""
-        return self.constraint is None or self.constraint.allows(config)
+        """Whether ``config`` meets every constraint of the space (always, without any)."""
+        return all(c.allows(config) for c in self.constraints)
 
-    def constrained(self, constraint: Constraint) -> SearchSpace:
-        """A copy whose sampling (and every strategy's proposals) meets ``constraint``."""
+    def constrained(self, *constraints: Constraint) -> SearchSpace:
+        """A copy whose sampling (and every strategy's proposals) meets ``constraints`` too."""
         out = copy.copy(self)
-        out._sampler, out.constraint = None, constraint
+        out._sampler, out.constraints = None, self.constraints + constraints
         return out
 
     def complete(self, values: Mapping[str, Any], *, field: str = "configuration") -> dict[str, Any]:

@@ -4,8 +4,11 @@
   recalibration (Once-for-All style);
 * :mod:`~hasearch.supernet.mbconv`: the elastic supernet of the MBConv families (width,
   depth, kernel, expansion, input scale) with export of any child;
+* :mod:`~hasearch.supernet.resnet_joint`: the same for ``resnet-joint`` (width, depth,
+  branches);
 * :mod:`~hasearch.supernet.fixed`: a fixed network for hyperparameter-only search;
-* :mod:`~hasearch.supernet.resources`: MACs of a child from per-layer entries.
+* :mod:`~hasearch.supernet.resources`: MACs of a child from per-layer entries;
+* :mod:`~hasearch.supernet.latency`: the latency look-up table (MBConv families).
 
 :func:`supernet_for` and :func:`resource_model` pick the right one for a model family
 (factories in one dict; a family without an entry has no supernet, and its MACs are
@@ -15,29 +18,46 @@ counted with torch's FLOP counter).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from torch import nn
 
+from hasearch.errors import UserError
 from hasearch.models.family import InputShape, ModelFamily
-from hasearch.models.mbconv import MBCONV, MOBILENETV2
+from hasearch.models.mbconv import MBCONV, MOBILENETV2, MBConvFamily
 from hasearch.space import SearchSpace
 from hasearch.supernet.elastic import BNMode, recalibrate_bn
 from hasearch.supernet.fixed import FixedNetwork
+from hasearch.supernet.latency import MBConvLatency
 from hasearch.supernet.mbconv import MBConvSupernet
-from hasearch.supernet.resources import MBConvMacs, ResourceModel
+from hasearch.supernet.resnet_joint import ResNetJointSupernet
+from hasearch.supernet.resources import MBConvMacs, ResNetJointMacs, ResourceModel
 from hasearch.train.cost import count_macs
 
 SupernetFactory = Callable[[SearchSpace, InputShape, int], nn.Module]
 
-SUPERNETS: dict[str, SupernetFactory] = {
-    "mbconv": lambda space, shape, classes: MBConvSupernet(MBCONV, space, shape, classes),
-    "mobilenetv2": lambda space, shape, classes: MBConvSupernet(MOBILENETV2, space, shape, classes),
-}
+MBCONV_FAMILIES: dict[str, MBConvFamily] = {"mbconv": MBCONV, "mobilenetv2": MOBILENETV2}
+SUPERNETS: dict[str, SupernetFactory] = {name: partial(MBConvSupernet, plan) for name, plan in MBCONV_FAMILIES.items()}
+SUPERNETS["resnet-joint"] = ResNetJointSupernet
 _MAC_TABLES: dict[str, Callable[[InputShape, int], ResourceModel]] = {
-    "mbconv": lambda shape, classes: MBConvMacs(MBCONV, shape, classes),
-    "mobilenetv2": lambda shape, classes: MBConvMacs(MOBILENETV2, shape, classes),
+    name: partial(MBConvMacs, plan) for name, plan in MBCONV_FAMILIES.items()
 }
+_MAC_TABLES["resnet-joint"] = ResNetJointMacs
+
+
+def mbconv_family(family: ModelFamily) -> MBConvFamily:
+    """The MBConv plan of ``family``; UserError for families that have none."""
+    try:
+        return MBCONV_FAMILIES[family.name]
+    except KeyError:
+        known = ", ".join(MBCONV_FAMILIES)
+        raise UserError(f"model {family.name!r} has no elastic supernet or latency table yet (MBConv families: {known})") from None
+
+
+def latency_model(family: ModelFamily, input_shape: InputShape, num_classes: int, *, batch_size: int = 1) -> MBConvLatency:
+    """The measured latency table of ``family``'s children on this device (UserError if none)."""
+    return MBConvLatency(mbconv_family(family), input_shape, num_classes, batch_size=batch_size)
 
 
 def has_supernet(family: ModelFamily) -> bool:
@@ -73,12 +93,17 @@ def resource_model(family: ModelFamily, input_shape: InputShape, num_classes: in
 
 
 __all__ = [
+    "MBCONV_FAMILIES",
     "BNMode",
     "CountedMacs",
     "FixedNetwork",
+    "MBConvLatency",
     "MBConvSupernet",
+    "ResNetJointSupernet",
     "ResourceModel",
     "has_supernet",
+    "latency_model",
+    "mbconv_family",
     "recalibrate_bn",
     "resource_model",
     "supernet_for",

@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from hasearch.models.family import InputShape
 from hasearch.models.mbconv import MBConvArch, MBConvFamily, scaled_size, stem_stride
+from hasearch.models.resnet_joint import STRIDES
+from hasearch.supernet.resnet_joint import ResNetArch
 
 
 class ResourceModel(Protocol):
@@ -64,3 +66,34 @@ class MBConvMacs:
                 total += mbconv_block_macs(cin, width, kernel, expansion, s, h, w)
                 h, w, cin = conv_out(h, s), conv_out(w, s), width
         return total + h * w * cin * plan.head + plan.head * self.num_classes
+
+
+class ResNetJointMacs:
+    """MACs of every child of the ``resnet-joint`` family (seed 002 Eq. 1) on one input shape."""
+
+    unit = "MACs"
+
+    def __init__(self, input_shape: InputShape, num_classes: int) -> None:
+        self.input_shape, self.num_classes = input_shape, num_classes
+
+    def cost(self, config: Mapping[str, Any]) -> float:
+        arch = ResNetArch.of(config)
+        c, height, width = self.input_shape
+        stem = 2 if min(height, width) >= 24 else 1
+        h, w = conv_out(height, stem), conv_out(width, stem)
+        total, cin = h * w * c * arch.filters * 9, arch.filters
+        for cout, blocks, branches, stride in zip(arch.widths, arch.blocks, arch.branches, STRIDES, strict=True):
+            for k in range(blocks):
+                s = stride if k == 0 else 1
+                total += resnet_block_macs(cin, cout, branches, s, h, w)
+                h, w, cin = conv_out(h, s), conv_out(w, s), cout
+        return float(total + cin * self.num_classes)
+
+
+@lru_cache(maxsize=65536)
+def resnet_block_macs(cin: int, cout: int, branches: int, stride: int, height: int, width: int) -> int:
+    """Branches of two 3x3 convolutions each, plus the 1x1 projection when the shape changes."""
+    ho, wo = conv_out(height, stride), conv_out(width, stride)
+    per_branch = ho * wo * cin * cout * 9 + ho * wo * cout * cout * 9
+    projection = ho * wo * cin * cout if stride != 1 or cin != cout else 0
+    return branches * per_branch + projection
