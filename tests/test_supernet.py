@@ -162,3 +162,19 @@ def test_latency_command_builds_the_table_and_refuses_families_without_one(tmp_p
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize("space_name", ["mobilenetv2", "resnet-joint"])
+def test_a_child_is_scored_after_recalibration_as_its_exported_network_scores(space_name: str, digits) -> None:  # type: ignore[no-untyped-def]
+    from hasearch.supernet.scoring import calibration_images, score_child
+    from hasearch.train.trainer import evaluate
+
+    definition = resolve_space(space_name)
+    net = supernet_for(definition.family, definition.space, digits.input_shape, digits.num_classes)
+    images = calibration_images(digits.train, count=500, seed=1)
+    assert torch.equal(images, calibration_images(digits.train, count=500, seed=1))  # a fixed set
+    config = dict(definition.space.sample(np.random.default_rng(5)))
+    net.set_training_config(config)
+    loss, accuracy = score_child(net, net.arch_of(config), images, digits.val)
+    child_loss, child_accuracy = evaluate(net.export(config), digits.val)
+    assert accuracy == child_accuracy and loss == pytest.approx(child_loss, rel=1e-5)

@@ -8,7 +8,9 @@
   branches);
 * :mod:`~hasearch.supernet.fixed`: a fixed network for hyperparameter-only search;
 * :mod:`~hasearch.supernet.resources`: MACs of a child from per-layer entries;
-* :mod:`~hasearch.supernet.latency`: the latency look-up table (MBConv families).
+* :mod:`~hasearch.supernet.latency`: the latency look-up table (MBConv families);
+* :mod:`~hasearch.supernet.scoring`: a child's loss and accuracy after BatchNorm
+  recalibration on a fixed set of training images.
 
 :func:`supernet_for` and :func:`resource_model` pick the right one for a model family
 (factories in one dict; a family without an entry has no supernet, and its MACs are
