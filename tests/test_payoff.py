@@ -244,3 +244,27 @@ def test_a_single_run_method_that_returns_a_trained_network_is_not_retrained(
     assert main(["show", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "as searched, no retraining" in shown and "search steps: 7" in shown
+
+
+def test_the_differentiable_variant_teaches_its_controller_with_diverged_samples(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hasearch.autohas.controller import Controller
+    from hasearch.autohas.differentiable import DifferentiableAutoHAS
+
+    rewards: list[float] = []
+    real_update = Controller.update
+
+    def recording_update(self, sample, reward, active):  # type: ignore[no-untyped-def]
+        rewards.append(float(reward))
+        return real_update(self, sample, reward, active)
+
+    monkeypatch.setattr(Controller, "update", recording_update)
+    monkeypatch.setattr(SharedWeightsTrainer, "gradient", lambda self, config, arch: float("nan"))  # every sample diverges
+    monkeypatch.setitem(STRATEGIES, "darts-diverging", StrategyEntry("darts-diverging", "test", lambda o: DifferentiableAutoHAS(warmup=0.0, seed=0)))
+    argv = ["search", "--space", "mbconv", "--strategy", "darts-diverging", "--dataset", "digits", "--budget", "2s", "--epochs", "1",
+            "--out", str(tmp_path / "run"), "--no-baseline"]
+    assert main(argv) == 0
+    assert rewards and set(rewards) == {0.0}  # before: a diverged sample only moved the baseline, never the policy
+    options = StrategyOptions(resolve_space("mbconv").space, 0, 1.0, 9.0, 3, controller_lr=0.02)
+    assert STRATEGIES["autohas-darts"].make(options).controller_lr == 0.02  # type: ignore[union-attr]  # before: always 0.05

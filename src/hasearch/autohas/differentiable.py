@@ -105,21 +105,14 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         while (progress := (time.monotonic() - start) / context.time_budget) < 1.0:
             sample = controller.sample()
             config = bases.from_indices(sample.indices)
+            active = [n for n in hp_names if n in config]
             optimizer = trainer.configure(config, 0.5 * (1 + math.cos(math.pi * progress)))
-            loss = trainer.gradient(config, None)
-            if not math.isfinite(loss):
-                controller.observe(0.0)
-                continue
-            w_star = temporary_weights(optimizer, trainer.names)
-            if not all(bool(torch.isfinite(w).all()) for w in w_star.values()):
-                controller.observe(0.0)  # a diverged sample fails; W is not updated
+            w_star = self._w_star(trainer, config, optimizer)
+            if w_star is None:  # diverged: the worst reward (Q = 0) teaches the controller; W is not updated
+                self._feedback(controller, sample, 0.0, active, progress)
                 continue
             accuracy = self._arch_step(trainer, net, arch_optimizer, w_star)
-            active = [n for n in hp_names if n in config]
-            if progress >= self.warmup:
-                controller.update(sample, accuracy, active)
-            else:
-                controller.observe(accuracy)
+            self._feedback(controller, sample, accuracy, active, progress)
             optimizer.step()
             step += 1
             context.reporter.update("differentiable", completed=progress)
@@ -129,6 +122,20 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         history.phase_results.append({"probabilities": controller.probabilities(), "arch_logits": logits, "steps": step})
         history.save(final=derived)
         return SingleRunResult(derived)
+
+    @staticmethod
+    def _w_star(trainer: SharedWeightsTrainer, config: dict[str, Any], optimizer: torch.optim.Optimizer) -> dict[str, Tensor] | None:
+        """W* after the sampled step, or ``None`` when the loss or W* is not finite."""
+        if not math.isfinite(trainer.gradient(config, None)):
+            return None
+        w_star = temporary_weights(optimizer, trainer.names)
+        return w_star if all(bool(torch.isfinite(w).all()) for w in w_star.values()) else None
+
+    def _feedback(self, controller: Controller, sample: Any, reward: float, active: list[str], progress: float) -> None:
+        if progress >= self.warmup:
+            controller.update(sample, reward, active)
+        else:
+            controller.observe(reward)
 
     @staticmethod
     def _arch_step(trainer: SharedWeightsTrainer, net: MixtureSupernet, optimizer: torch.optim.Optimizer, w_star: dict[str, Tensor]) -> float:

@@ -69,7 +69,7 @@ def _autohas(mode: str) -> Callable[[StrategyOptions], SingleRunStrategy]:
 def _differentiable(o: StrategyOptions) -> SingleRunStrategy:
     from hasearch.autohas.differentiable import DifferentiableAutoHAS
 
-    return DifferentiableAutoHAS(seed=o.seed)
+    return DifferentiableAutoHAS(controller_lr=o.controller_lr, seed=o.seed)
 
 
 STRATEGIES: dict[str, StrategyEntry] = {
