@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -163,3 +164,15 @@ def test_autohas_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -
     assert steps[: len(saved["history"])] == [e["step"] for e in saved["history"]]  # continued, not restarted
     assert steps == sorted(steps) and steps[-1] > saved["step"]
     assert (out / "best.json").exists()
+
+
+def test_resuming_a_phase_wise_run_keeps_what_its_finished_phases_derived(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["search", "--space", "mbconv", "--strategy", "autohas-phase", "--dataset", "digits", "--budget", "6s",
+            "--epochs", "1", "--out", str(out), "--no-baseline"]
+    assert main(argv) == 0
+    history = lambda: json.loads((out / "search" / "history.json").read_text())
+    before = history()["phases"]
+    assert len(before) == 2 and all("derivation" in phase for phase in before)
+    assert main(["resume", str(out)]) == 0  # nothing left to search: the checkpoint holds both phases
+    assert history()["phases"] == before  # before: the resumed run wrote an empty list (show lost its tables)

@@ -17,10 +17,12 @@ PLOT = "autohas/probabilities.png"
 class History:
     """Entries ``{phase, step, progress, reward, accuracy, baselines, entropy, probabilities}``."""
 
-    def __init__(self, run: RunDir, entries: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, run: RunDir, entries: list[dict[str, Any]] | None = None, phase_results: list[dict[str, Any]] | None = None
+    ) -> None:
         self.run = run
         self.entries: list[dict[str, Any]] = list(entries or [])
-        self.phase_results: list[dict[str, Any]] = []  # final probabilities and derivation per phase
+        self.phase_results: list[dict[str, Any]] = list(phase_results or [])  # final probabilities and derivation per phase
 
     def record(self, state: Any, progress: float, result: StepResult, reward: float, controller: Controller) -> None:
         self.entries.append(

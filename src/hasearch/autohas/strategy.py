@@ -145,7 +145,7 @@ class AutoHAS(SingleRunStrategy):
         state = _RunState(base=dict(problem.space.baseline))
         if context.resume and context.run.has(CHECKPOINT):
             state = _load(context, trainer)
-        history = History(context.run, state.history)
+        history = History(context.run, state.history, state.phase_results)
         macs = None if isinstance(net, FixedNetwork) else resource_model(problem.definition.family, problem.data.input_shape, problem.data.num_classes)
         target = options.flops_target or (macs.cost(problem.space.baseline) if macs else None)
         while state.phase < len(phases):
@@ -169,6 +169,7 @@ class _RunState:
     controller: dict[str, Any] | None = None
     history: list[dict[str, Any]] | None = None
     done_seconds: float = 0.0  # search time of finished phases
+    phase_results: list[dict[str, Any]] | None = None  # derivation and notes of finished phases
 
 
 class _Phase:
@@ -275,6 +276,7 @@ def _save(context: SearchContext, trainer: SharedWeightsTrainer, state: _RunStat
         "controller": state.controller,
         "done_seconds": state.done_seconds,
         "history": history.entries,
+        "phase_results": history.phase_results,
         "network": trainer.net.state_dict(),
         "optimizers": {n: o.state_dict() for n, o in trainer.optimizers.items()},
         "generator": trainer.generator.get_state(),
@@ -294,5 +296,6 @@ def _load(context: SearchContext, trainer: SharedWeightsTrainer) -> _RunState:
     trainer.generator.set_state(blob["generator"])
     torch.set_rng_state(blob["torch_rng"])
     return _RunState(
-        blob["base"], blob["phase"], blob["step"], blob["elapsed"], blob["controller"], blob["history"], blob["done_seconds"]
+        blob["base"], blob["phase"], blob["step"], blob["elapsed"], blob["controller"], blob["history"], blob["done_seconds"],
+        blob.get("phase_results"),  # checkpoints of earlier versions lack them
     )
