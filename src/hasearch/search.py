@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -58,8 +59,10 @@ class PreparedSearch:
     data: DataSplits
 
 
-def prepare_search(settings: SearchSettings, out: str) -> PreparedSearch:
-    """Resolve every name in ``settings`` and load the data, writing nothing.
+def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], None] | None = None) -> PreparedSearch:
+    """Resolve every name in ``settings`` and load the data, writing nothing into ``out``
+    (with ``--max-latency``, a missing latency table is measured and cached in the user's
+    cache directory; ``log`` hears about it).
 
     Raises:
         UserError: unknown space/strategy/dataset, malformed space file, missing path, or
@@ -82,6 +85,8 @@ def prepare_search(settings: SearchSettings, out: str) -> PreparedSearch:
         raise UserError(f"--max-latency limits multi-trial strategies; {settings.strategy} takes --max-macs as its target")
     for constraint in options.space.constraints:  # first use on this device: measure the table's grid once (cached)
         if isinstance(constraint.source, MBConvLatency) and not constraint.source.built:
+            if log is not None:
+                log(f"measuring this device's latency table (once; cached in {constraint.source.path.parent})")
             build_table(constraint.source, definition.space)
     if options.space.constraints:  # a limit nothing meets: one line now, not a failed search later
         options.space.sample(np.random.default_rng(settings.seed))

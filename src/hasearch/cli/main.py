@@ -144,7 +144,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
 def _search(settings: SearchSettings, out: str, console: Console) -> int:
     from hasearch.search import execute_search, prepare_search  # torch is imported only to search
 
-    prepared = prepare_search(settings, out)  # every check before the first progress bar
+    prepared = prepare_search(settings, out, log=lambda text: print(f"hasearch: {text}", file=sys.stderr))  # every check first
     with RichReporter() as reporter:
         execute_search(prepared, reporter=reporter)
     show_run(out, console)
