@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/latency_table.py --children 30 --seed 0
 
-For each MBConv space (mbconv, mobilenetv2) on a 3x32x32 input, batch 1 and 32, this
+For each built-in space (mbconv, mobilenetv2, resnet-joint) on a 3x32x32 input, batch 1 and 32, this
 machine's threads: build the table (grid of layer shapes, thinned channels; the rest interpolated),
 then for random children compare the table's prediction (sum of layer entries) with the
 child's measured latency (standalone network, same timing: warm-up, median of repeats).
@@ -24,34 +24,28 @@ import torch
 from scipy.stats import spearmanr
 
 from hasearch.catalog import resolve_space
-from hasearch.models.mbconv import MBCONV, MOBILENETV2
-from hasearch.supernet.latency import (
-    MBConvLatency,
-    build_table,
-    device_name,
-    grid_layers,
-    time_module,
-)
+from hasearch.supernet import latency_model
+from hasearch.supernet.latency import build_table, device_name, time_module
 
-FAMILIES = {"mbconv": MBCONV, "mobilenetv2": MOBILENETV2}
+SPACES = ("mbconv", "mobilenetv2", "resnet-joint")
 SHAPE = (3, 32, 32)
 
 
 def validate(space_name: str, children: int, seed: int, cache: Path, batch: int, rounds: int) -> dict[str, object]:
     definition = resolve_space(space_name)
-    table = MBConvLatency(FAMILIES[space_name], SHAPE, 10, batch_size=batch, cache=cache)
+    table = latency_model(definition.family, SHAPE, 10, batch_size=batch, cache=cache)
     x = torch.rand(batch, *SHAPE).contiguous(memory_format=torch.channels_last)
     reference = definition.build(definition.baseline, SHAPE, 10).to(memory_format=torch.channels_last)
     reference_before = time_module(reference, x)  # the machine's speed drifts: the baseline timed before and after
     start = time.perf_counter()
-    grid = grid_layers(table.family, definition.space, SHAPE, 10)
+    grid = table.grid(definition.space)
     build_table(table, definition.space)
     build_seconds = time.perf_counter() - start
     rng = np.random.default_rng(seed)
     configs = [dict(definition.space.sample(rng)) for _ in range(children)]
     predicted, interpolated = [], 0
     for config in configs:
-        layers = table.layers(table.family.arch_of(config))
+        layers = table.layers(config)
         interpolated += sum(layer not in table.entries for layer in layers)
         before = table.measured_now
         predicted.append(table.cost(config))
@@ -87,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {"device": device_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, "spaces": []}
     with tempfile.TemporaryDirectory() as cache:  # build from scratch, not from the user's cache
-        for batch, name in [(b, n) for b in args.batch_sizes for n in FAMILIES]:
+        for batch, name in [(b, n) for b in args.batch_sizes for n in SPACES]:
             result = validate(name, args.children, args.seed, Path(cache), batch, args.rounds)
             results["spaces"].append(result)
             print(f"{name}, batch {batch}: {result['grid_entries']} grid entries in {result['build_seconds']}s; "

@@ -123,7 +123,7 @@ def test_largest_and_smallest_children_cost_what_their_size_says() -> None:
 
 def test_latency_table_sums_layers_interpolates_channels_and_caches(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from hasearch.models.mbconv import MOBILENETV2
-    from hasearch.supernet.latency import MBConvLatency, grid_layers
+    from hasearch.supernet.latency_tables import MBConvLatency
 
     definition = resolve_space("mobilenetv2")
     shape = (1, 8, 8)
@@ -132,12 +132,11 @@ def test_latency_table_sums_layers_interpolates_channels_and_caches(tmp_path) ->
     for cout in (12, 36):  # a grid of two output widths; 24 lies between them
         table.entries[("block", 16, cout, 3, 6, 2, 8, 8)] = 1.0 if cout == 12 else 4.0
     assert table.entry(block) == pytest.approx(2.5) and table.measured_now == 0  # interpolated, not measured
-    grid = grid_layers(MOBILENETV2, definition.space, shape, 10)
+    grid = table.grid(definition.space)
     assert all(layer[0] in ("stem", "block", "head", "resize") for layer in grid)
     assert {w for layer in grid if layer[0] == "head" for w in [layer[1]]} == {32, 64, 96}  # widths 0.5, 1, 1.5 of 64
     config = dict(definition.space.sample(np.random.default_rng(0)))
-    arch = MOBILENETV2.arch_of(config)
-    assert table.cost(config) == pytest.approx(sum(table.entry(layer) for layer in table.layers(arch)))
+    assert table.cost(config) == pytest.approx(sum(table.entry(layer) for layer in table.layers(config)))
     assert table.measured_now > 0  # layers off the grid were measured when first needed
     table.save()
     again = MBConvLatency(MOBILENETV2, shape, 10, cache=tmp_path)
@@ -146,7 +145,7 @@ def test_latency_table_sums_layers_interpolates_channels_and_caches(tmp_path) ->
     assert other.entries == {}  # another batch size is another table
 
 
-def test_latency_command_builds_the_table_and_refuses_families_without_one(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_latency_command_builds_the_tables_of_every_family_and_refuses_bad_shapes(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     from hasearch.cli.main import main
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -155,10 +154,10 @@ def test_latency_command_builds_the_table_and_refuses_families_without_one(tmp_p
     assert "baseline: predicted" in out and list((tmp_path / "hasearch" / "latency").glob("mbconv-*.json"))
     assert main(["latency", "--space", "mbconv", "--input", "1x8x8"]) == 0
     assert " / 0 " in capsys.readouterr().out  # second time: everything from the cache
-    for argv, message in (
-        (["latency", "--space", "resnet-joint"], "has no elastic supernet or latency table yet"),
-        (["latency", "--space", "mbconv", "--input", "0x8x8"], "is not a shape CxHxW"),
-    ):
+    assert main(["latency", "--space", "resnet-joint", "--input", "1x8x8"]) == 0
+    assert list((tmp_path / "hasearch" / "latency").glob("resnet-joint-*.json"))
+    capsys.readouterr()
+    for argv, message in ((["latency", "--space", "mbconv", "--input", "0x8x8"], "is not a shape CxHxW"),):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err
@@ -178,3 +177,19 @@ def test_a_child_is_scored_after_recalibration_as_its_exported_network_scores(sp
     loss, accuracy = score_child(net, net.arch_of(config), images, digits.val)
     child_loss, child_accuracy = evaluate(net.export(config), digits.val)
     assert accuracy == child_accuracy and loss == pytest.approx(child_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("space_name", ["mbconv", "mobilenetv2", "resnet-joint"])
+def test_the_latency_grid_covers_every_child_by_measurement_or_interpolation(space_name: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hasearch.supernet import latency_model
+
+    definition = resolve_space(space_name)
+    table = latency_model(definition.family, (3, 32, 32), 10, cache=tmp_path)
+    for layer in table.grid(definition.space):  # stand-in timings linear in MACs: interpolation must recover them
+        table.entries[layer] = 0.01 + 1e-6 * table.layer_macs(layer) if layer[0] in table.channels else 0.01
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        config = dict(definition.space.sample(rng))
+        expected = sum(0.01 + 1e-6 * table.layer_macs(layer) if layer[0] in table.channels else 0.01 for layer in table.layers(config))
+        assert table.cost(config) == pytest.approx(expected, rel=1e-9)
+    assert table.measured_now == 0  # nothing had to be timed outside the grid

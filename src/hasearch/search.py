@@ -43,7 +43,7 @@ from hasearch.store.db import roll_back_interrupted_write
 from hasearch.store.run_dir import DATABASE
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
-from hasearch.supernet import MBConvLatency, latency_model, resource_model
+from hasearch.supernet import LatencyTable, latency_model, resource_model
 from hasearch.supernet.latency import build_table
 from hasearch.train.hparams import TrainingHyperparameters
 
@@ -84,7 +84,7 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
     if isinstance(strategy, SingleRunStrategy) and settings.max_latency is not None:
         raise UserError(f"--max-latency limits multi-trial strategies; {settings.strategy} takes --max-macs as its target")
     for constraint in options.space.constraints:  # first use on this device: measure the table's grid once (cached)
-        if isinstance(constraint.source, MBConvLatency) and not constraint.source.built:
+        if isinstance(constraint.source, LatencyTable) and not constraint.source.built:
             if log is not None:
                 log(f"measuring this device's latency table (once; cached in {constraint.source.path.parent})")
             build_table(constraint.source, definition.space)

@@ -16,7 +16,7 @@ _SHAPE = re.compile(r"^(\d{1,4})x(\d{1,4})x(\d{1,4})$")
 
 def add_latency_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     latency = sub.add_parser("latency", help="build or show the latency look-up table of a space on this device")
-    latency.add_argument("--space", required=True, help="built-in space name or YAML file (an MBConv model family)")
+    latency.add_argument("--space", required=True, help="built-in space name or YAML file")
     latency.add_argument("--input", default="3x32x32", help="input shape CxHxW (default 3x32x32)")
     latency.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
     latency.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default 1)")
@@ -36,15 +36,14 @@ def cmd_latency(args: argparse.Namespace, console: Console) -> int:
     import torch
 
     from hasearch.catalog import resolve_space
-    from hasearch.supernet import mbconv_family
-    from hasearch.supernet.latency import MBConvLatency, build_table, time_module
+    from hasearch.supernet import latency_model
+    from hasearch.supernet.latency import build_table, time_module
 
     shape = _shape(args.input)
     if not 1 <= args.classes <= 100_000 or not 1 <= args.batch_size <= 4096:
         raise UserError("--classes must be in [1, 100000] and --batch-size in [1, 4096]")
     definition = resolve_space(args.space)
-    family = mbconv_family(definition.family)
-    table = MBConvLatency(family, shape, args.classes, batch_size=args.batch_size)
+    table = latency_model(definition.family, shape, args.classes, batch_size=args.batch_size)
     if args.rebuild:
         table.entries.clear()
     cached, start = len(table.entries), time.perf_counter()

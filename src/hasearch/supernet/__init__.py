@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -31,7 +32,8 @@ from hasearch.models.mbconv import MBCONV, MOBILENETV2, MBConvFamily
 from hasearch.space import SearchSpace
 from hasearch.supernet.elastic import BNMode, recalibrate_bn
 from hasearch.supernet.fixed import FixedNetwork
-from hasearch.supernet.latency import MBConvLatency
+from hasearch.supernet.latency import LatencyTable
+from hasearch.supernet.latency_tables import MBConvLatency, ResNetJointLatency
 from hasearch.supernet.mbconv import MBConvSupernet
 from hasearch.supernet.resnet_joint import ResNetJointSupernet
 from hasearch.supernet.resources import MBConvMacs, ResNetJointMacs, ResourceModel
@@ -57,9 +59,14 @@ def mbconv_family(family: ModelFamily) -> MBConvFamily:
         raise UserError(f"model {family.name!r} has no elastic supernet or latency table yet (MBConv families: {known})") from None
 
 
-def latency_model(family: ModelFamily, input_shape: InputShape, num_classes: int, *, batch_size: int = 1) -> MBConvLatency:
-    """The measured latency table of ``family``'s children on this device (UserError if none)."""
-    return MBConvLatency(mbconv_family(family), input_shape, num_classes, batch_size=batch_size)
+def latency_model(
+    family: ModelFamily, input_shape: InputShape, num_classes: int, *, batch_size: int = 1, cache: Path | None = None
+) -> LatencyTable:
+    """The measured latency table of ``family``'s children on this device (``cache``: the
+    folder of cached tables, default the user's cache directory)."""
+    if family.name == "resnet-joint":
+        return ResNetJointLatency(input_shape, num_classes, batch_size=batch_size, cache=cache)
+    return MBConvLatency(mbconv_family(family), input_shape, num_classes, batch_size=batch_size, cache=cache)
 
 
 def has_supernet(family: ModelFamily) -> bool:
@@ -99,8 +106,10 @@ __all__ = [
     "BNMode",
     "CountedMacs",
     "FixedNetwork",
+    "LatencyTable",
     "MBConvLatency",
     "MBConvSupernet",
+    "ResNetJointLatency",
     "ResNetJointSupernet",
     "ResourceModel",
     "has_supernet",

@@ -1,0 +1,200 @@
+"""The latency tables of the built-in families: which layers a child has, how to time one.
+
+* MBConv families: the input resize, the stem, each MBConv block (channels, kernel,
+  expansion, stride, input size), the head with pooling and classifier.
+* ``resnet-joint``: the stem, each residual block (channels, branches, stride, input size;
+  its projection included when the shape changes), the final ReLU, pooling and classifier.
+
+Grids measure at most three channel counts per stage; the rest is interpolated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import product
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from hasearch.models.family import InputShape
+from hasearch.models.mbconv import (
+    MBConvArch,
+    MBConvBlock,
+    MBConvFamily,
+    conv_bn,
+    resize,
+    scaled_size,
+    stem_stride,
+)
+from hasearch.models.resnet_joint import MAIN_BLOCKS, STRIDES, ResBlock
+from hasearch.space import SearchSpace
+from hasearch.supernet.latency import LatencyTable, Signature
+from hasearch.supernet.mbconv import space_values
+from hasearch.supernet.resnet_joint import ResNetArch
+from hasearch.supernet.resources import conv_out, mbconv_block_macs, resnet_block_macs
+
+
+class _Resize(nn.Module):
+    def __init__(self, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return resize(x, self.size)
+
+
+class _Head(nn.Module):
+    """An MBConv head (1x1 conv) or none, then ReLU (ResNet), pooling and the classifier."""
+
+    def __init__(self, cin: int, head: int | None, classes: int) -> None:
+        super().__init__()
+        self.conv = conv_bn(cin, head, 1) if head else nn.ReLU()
+        self.classifier = nn.Linear(head or cin, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(self.conv(x), 1), 1))
+
+
+def thin(values: list[int], keep: int = 3) -> list[int]:
+    """At most ``keep`` evenly spread values of a sorted list (first and last included)."""
+    if len(values) <= keep:
+        return values
+    return sorted({values[round(i * (len(values) - 1) / (keep - 1))] for i in range(keep)})
+
+
+class MBConvLatency(LatencyTable):
+    """The latency table of an MBConv family."""
+
+    name = "mbconv"
+    channels: ClassVar[dict[str, tuple[int, ...]]] = {"block": (1, 2), "head": (1,)}
+
+    def __init__(self, family: MBConvFamily, input_shape: InputShape, num_classes: int, *, batch_size: int = 1, cache: Path | None = None) -> None:
+        self.family = family
+        super().__init__(input_shape, num_classes, batch_size=batch_size, cache=cache, plan=repr(family.plan))
+
+    def layers(self, config: Mapping[str, Any]) -> list[Signature]:
+        return self.layers_of(self.family.arch_of(config))
+
+    def layers_of(self, arch: MBConvArch) -> list[Signature]:
+        plan, (c, height, width) = self.family.plan, self.input_shape
+        size = scaled_size(self.input_shape, arch.scale)
+        out: list[Signature] = [("resize", height, width, *size)] if size != (height, width) else []
+        stride = stem_stride(self.input_shape)
+        out.append(("stem", c, plan.stem, stride, *size))
+        h, w, cin = conv_out(size[0], stride), conv_out(size[1], stride), plan.stem
+        for stage, cout, choices in zip(plan.stages, arch.widths, arch.blocks, strict=True):
+            for b, (kernel, expansion) in enumerate(choices):
+                s = stage.stride if b == 0 else 1
+                out.append(("block", cin, cout, kernel, expansion, s, h, w))
+                h, w, cin = conv_out(h, s), conv_out(w, s), cout
+        out.append(("head", cin, plan.head, self.num_classes, h, w))
+        return out
+
+    def build_layer(self, signature: Signature) -> tuple[nn.Module, tuple[int, ...]]:
+        kind, *rest = signature
+        if kind == "resize":
+            h, w, h2, w2 = rest
+            return _Resize((h2, w2)), (self.input_shape[0], h, w)
+        if kind == "stem":
+            c, cout, s, h, w = rest
+            return conv_bn(c, cout, 3, s), (c, h, w)
+        if kind == "block":
+            cin, cout, k, e, s, h, w = rest
+            return MBConvBlock(cin, cout, kernel=k, expansion=e, stride=s), (cin, h, w)
+        cin, head, classes, h, w = rest
+        return _Head(cin, head, classes), (cin, h, w)
+
+    def layer_macs(self, signature: Signature) -> int:
+        if signature[0] == "block":
+            return mbconv_block_macs(*signature[1:])
+        _, cin, head, classes, h, w = signature
+        return h * w * cin * head + head * classes
+
+    def grid(self, space: SearchSpace) -> list[Signature]:
+        """Every layer shape the space's children can have, channels thinned per stage."""
+        plan, out = self.family.plan, set()
+        widths = [thin(sorted({max(1, round(v * st.channels)) for v in space_values(space, f"width_{s}", 1.0)})) for s, st in enumerate(plan.stages)]
+        depths = [int(max(space_values(space, f"depth_{s}", st.depth))) for s, st in enumerate(plan.stages)]
+        for scale in space_values(space, "input_scale", 1.0):
+            base = MBConvArch(tuple(depths), tuple(w[0] for w in widths), tuple(((3, 6),) * d for d in depths), scale)
+            out.update(sig for sig in self.layers_of(base) if sig[0] != "block")
+            size = scaled_size(self.input_shape, scale)
+            h, w = conv_out(size[0], stem_stride(self.input_shape)), conv_out(size[1], stem_stride(self.input_shape))
+            slot, previous = 0, [plan.stem]
+            for s, stage in enumerate(plan.stages):
+                for b in range(depths[s]):
+                    stride = stage.stride if b == 0 else 1
+                    kernels, expansions = space_values(space, f"kernel_{slot + b}", 3), space_values(space, f"expansion_{slot + b}", 6)
+                    for k, e, cin, cout in product(kernels, expansions, previous if b == 0 else widths[s], widths[s]):
+                        out.add(("block", cin, cout, int(k), int(e), stride, h, w))
+                    h, w = conv_out(h, stride), conv_out(w, stride)
+                slot, previous = slot + stage.max_depth, widths[s]
+            out.update(("head", c, plan.head, self.num_classes, h, w) for c in widths[-1])
+        return sorted(out, key=repr)
+
+
+class ResNetJointLatency(LatencyTable):
+    """The latency table of the ``resnet-joint`` family."""
+
+    name = "resnet-joint"
+    channels: ClassVar[dict[str, tuple[int, ...]]] = {"rstem": (2,), "resblock": (1, 2), "rhead": (1,)}
+
+    def __init__(self, input_shape: InputShape, num_classes: int, *, batch_size: int = 1, cache: Path | None = None) -> None:
+        super().__init__(input_shape, num_classes, batch_size=batch_size, cache=cache, plan="resnet-joint")
+        self.stem_stride = 2 if min(input_shape[1:]) >= 24 else 1
+
+    def layers(self, config: Mapping[str, Any]) -> list[Signature]:
+        return self.layers_of(ResNetArch.of(config))
+
+    def layers_of(self, arch: ResNetArch) -> list[Signature]:
+        c, height, width = self.input_shape
+        out: list[Signature] = [("rstem", c, arch.filters, self.stem_stride, height, width)]
+        h, w, cin = conv_out(height, self.stem_stride), conv_out(width, self.stem_stride), arch.filters
+        for cout, blocks, branches, stride in zip(arch.widths, arch.blocks, arch.branches, STRIDES, strict=True):
+            for k in range(blocks):
+                s = stride if k == 0 else 1
+                out.append(("resblock", cin, cout, branches, s, h, w))
+                h, w, cin = conv_out(h, s), conv_out(w, s), cout
+        out.append(("rhead", cin, self.num_classes, h, w))
+        return out
+
+    def build_layer(self, signature: Signature) -> tuple[nn.Module, tuple[int, ...]]:
+        kind, *rest = signature
+        if kind == "rstem":
+            c, filters, s, h, w = rest
+            return nn.Sequential(nn.Conv2d(c, filters, 3, s, 1, bias=False), nn.BatchNorm2d(filters)), (c, h, w)
+        if kind == "resblock":
+            cin, cout, branches, s, h, w = rest
+            return ResBlock(cin, cout, stride=s, branches=branches, death_rate=0.0), (cin, h, w)
+        cin, classes, h, w = rest
+        return _Head(cin, None, classes), (cin, h, w)
+
+    def layer_macs(self, signature: Signature) -> int:
+        kind, *rest = signature
+        if kind == "rstem":
+            c, filters, s, h, w = rest
+            return conv_out(h, s) * conv_out(w, s) * c * filters * 9
+        if kind == "resblock":
+            return resnet_block_macs(*rest)
+        return rest[0] * rest[1]
+
+    def grid(self, space: SearchSpace) -> list[Signature]:
+        """Every layer shape of the space's children, channels thinned to three per stage."""
+        filters = thin(sorted({int(v) for v in space_values(space, "filters", 16)}))
+        c, height, width = self.input_shape
+        out: set[Signature] = {("rstem", c, f, self.stem_stride, height, width) for f in filters}
+        h, w, previous = conv_out(height, self.stem_stride), conv_out(width, self.stem_stride), filters
+        for j, stride in zip(range(1, MAIN_BLOCKS + 1), STRIDES, strict=True):
+            widen = space_values(space, f"widen_factor_{j}", 2.0)
+            widths = thin(sorted({max(1, round(f * p)) for f in widen for p in previous}))
+            branches = [int(b) for b in space_values(space, f"res_branches_{j}", 2)]
+            for first, cins in ((True, previous), (False, widths)):
+                s = stride if first else 1
+                out.update(("resblock", cin, cout, b, s, h, w) for cin, cout, b in product(cins, widths, branches))
+                if first:
+                    h, w = conv_out(h, s), conv_out(w, s)
+            previous = widths
+        out.update(("rhead", cin, self.num_classes, h, w) for cin in previous)
+        return sorted(out, key=repr)
