@@ -152,16 +152,20 @@ def _count(run: RunDir) -> dict[str, int]:
     return {s.value: sum(t.status is s for t in trials) for s in (TrialStatus.FINISHED, TrialStatus.FAILED)}
 
 
+# option, key in best.json, SearchSettings attribute, FinalScore attribute, unit
+_LIMITS = (("--max-macs", "max_macs", "max_macs", "macs", "MACs"), ("--max-latency", "max_latency_ms", "max_latency", "latency_ms", "ms"))
+
+
 def limit_report(settings: SearchSettings, baseline: FinalScore | None, found: FinalScore | None) -> tuple[dict[str, Any] | None, list[str]]:
     """Whether the found model and the baseline meet the run's resource limits (MACs as
     counted; latency as measured after the final training), and notes saying where not."""
-    limits = [(name, key, value, unit) for name, key, value, unit in _LIMITS(settings) if value is not None]
+    limits = [(name, key, getattr(settings, field), attr, unit) for name, key, field, attr, unit in _LIMITS if getattr(settings, field) is not None]
     if not limits:
         return None, []
-    report: dict[str, Any] = {key: value for _, key, value, _ in limits}
+    report: dict[str, Any] = {key: value for _, key, value, _, _ in limits}
     notes = []
     for label, score in (("found", found), ("baseline", baseline)):
-        over = [(name, _measure(score, key), value, unit) for name, key, value, unit in limits if not _meets(score, key, value)]
+        over = [(name, _measure(score, attr), value, unit) for name, _, value, attr, unit in limits if not _measure(score, attr) <= value]
         report[f"{label}_meets"] = (score is None and label == "baseline") or (score is not None and not over)
         notes += [f"the {label} model has {amount:,.6g} {unit}, over {name} {value:,.6g}" for name, amount, value, unit in over]
     if baseline is not None and not report["baseline_meets"]:
@@ -169,14 +173,7 @@ def limit_report(settings: SearchSettings, baseline: FinalScore | None, found: F
     return report, notes
 
 
-def _LIMITS(settings: SearchSettings) -> list[tuple[str, str, float | None, str]]:
-    return [("--max-macs", "max_macs", settings.max_macs, "MACs"), ("--max-latency", "max_latency_ms", settings.max_latency, "ms")]
-
-
-def _measure(score: FinalScore | None, key: str) -> float:
-    value = None if score is None else {"max_macs": score.macs, "max_latency_ms": score.latency_ms}[key]
+def _measure(score: FinalScore | None, attr: str) -> float:
+    """``score``'s MACs or latency (NaN when there is no score or no measurement: never meets a limit)."""
+    value = None if score is None else getattr(score, attr)
     return float("nan") if value is None else float(value)
-
-
-def _meets(score: FinalScore | None, key: str, limit: float) -> bool:
-    return score is not None and _measure(score, key) <= limit

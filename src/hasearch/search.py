@@ -83,11 +83,11 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
     strategy = entry.make(options)
     if isinstance(strategy, SingleRunStrategy) and settings.max_latency is not None:
         raise UserError(f"--max-latency limits multi-trial strategies; {settings.strategy} takes --max-macs as its target")
-    for constraint in options.space.constraints:  # first use on this device: measure the table's grid once (cached)
-        if isinstance(constraint.source, LatencyTable) and not constraint.source.built:
+    for table in _latency_tables(options.space):  # first use on this device: measure the table's grid once (cached)
+        if not table.built:
             if log is not None:
-                log(f"measuring this device's latency table (once; cached in {constraint.source.path.parent})")
-            build_table(constraint.source, definition.space)
+                log(f"measuring this device's latency table (once; cached in {table.path.parent})")
+            build_table(table, definition.space)
     if options.space.constraints:  # a limit nothing meets: one line now, not a failed search later
         options.space.sample(np.random.default_rng(settings.seed))
         _save_latency_tables(options.space)
@@ -203,11 +203,13 @@ def _limited(settings: SearchSettings, definition: SpaceDefinition, data: DataSp
     return definition.space.constrained(*limits)
 
 
+def _latency_tables(space: SearchSpace) -> list[LatencyTable]:
+    return [c.source for c in space.constraints if isinstance(c.source, LatencyTable)]
+
+
 def _save_latency_tables(space: SearchSpace) -> None:
-    for constraint in space.constraints:
-        save = getattr(constraint.source, "save", None)
-        if save is not None:
-            save()
+    for table in _latency_tables(space):
+        table.save()
 
 
 def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings) -> Problem:

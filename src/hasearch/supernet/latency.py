@@ -29,9 +29,9 @@ from torch import nn
 
 from hasearch.models.family import InputShape
 from hasearch.space import SearchSpace
+from hasearch.supernet.resources import Signature
 
 WARMUP, REPEATS = 10, 15
-Signature = tuple[Any, ...]
 
 
 def device_name() -> str:
@@ -92,6 +92,7 @@ class LatencyTable:
         self.path = (cache or cache_dir()) / f"{self.name}-{digest}.json"
         self.built = False  # every grid layer measured (build_table) rather than only those needed so far
         self.entries: dict[Signature, float] = self._load()
+        self._estimates: dict[Signature, float | None] = {}  # interpolations, until a new measurement
         self.measured_now = 0
 
     def layers(self, config: Mapping[str, Any]) -> list[Signature]:
@@ -117,7 +118,9 @@ class LatencyTable:
         """The table's milliseconds for one layer: measured, interpolated, or measured now."""
         if signature in self.entries:
             return self.entries[signature]
-        estimate = self._interpolate(signature)
+        if signature not in self._estimates:  # a scan of the table: once per layer shape, not per cost()
+            self._estimates[signature] = self._interpolate(signature)
+        estimate = self._estimates[signature]
         if estimate is not None:
             return estimate
         return self.measure(signature)
@@ -126,6 +129,7 @@ class LatencyTable:
         module, shape = self.build_layer(signature)
         x = torch.rand(self.batch_size, *shape).contiguous(memory_format=torch.channels_last)
         self.entries[signature] = time_module(module.to(memory_format=torch.channels_last), x)
+        self._estimates.clear()  # a new point can move the interpolation lines
         self.measured_now += 1
         return self.entries[signature]
 

@@ -32,8 +32,7 @@ from hasearch.models.resnet_joint import MAIN_BLOCKS, STRIDES, ResBlock
 from hasearch.space import SearchSpace
 from hasearch.supernet.latency import LatencyTable, Signature
 from hasearch.supernet.mbconv import space_values
-from hasearch.supernet.resnet_joint import ResNetArch
-from hasearch.supernet.resources import conv_out, mbconv_block_macs, resnet_block_macs
+from hasearch.supernet.resources import MBConvLayers, ResNetJointLayers, conv_out
 
 
 class _Resize(nn.Module):
@@ -71,26 +70,11 @@ class MBConvLatency(LatencyTable):
     channels: ClassVar[dict[str, tuple[int, ...]]] = {"block": (1, 2), "head": (1,)}
 
     def __init__(self, family: MBConvFamily, input_shape: InputShape, num_classes: int, *, batch_size: int = 1, cache: Path | None = None) -> None:
-        self.family = family
+        self.family, self.walk = family, MBConvLayers(family, input_shape, num_classes)
         super().__init__(input_shape, num_classes, batch_size=batch_size, cache=cache, plan=repr(family.plan))
 
     def layers(self, config: Mapping[str, Any]) -> list[Signature]:
-        return self.layers_of(self.family.arch_of(config))
-
-    def layers_of(self, arch: MBConvArch) -> list[Signature]:
-        plan, (c, height, width) = self.family.plan, self.input_shape
-        size = scaled_size(self.input_shape, arch.scale)
-        out: list[Signature] = [("resize", height, width, *size)] if size != (height, width) else []
-        stride = stem_stride(self.input_shape)
-        out.append(("stem", c, plan.stem, stride, *size))
-        h, w, cin = conv_out(size[0], stride), conv_out(size[1], stride), plan.stem
-        for stage, cout, choices in zip(plan.stages, arch.widths, arch.blocks, strict=True):
-            for b, (kernel, expansion) in enumerate(choices):
-                s = stage.stride if b == 0 else 1
-                out.append(("block", cin, cout, kernel, expansion, s, h, w))
-                h, w, cin = conv_out(h, s), conv_out(w, s), cout
-        out.append(("head", cin, plan.head, self.num_classes, h, w))
-        return out
+        return self.walk.layers(config)
 
     def build_layer(self, signature: Signature) -> tuple[nn.Module, tuple[int, ...]]:
         kind, *rest = signature
@@ -107,10 +91,7 @@ class MBConvLatency(LatencyTable):
         return _Head(cin, head, classes), (cin, h, w)
 
     def layer_macs(self, signature: Signature) -> int:
-        if signature[0] == "block":
-            return mbconv_block_macs(*signature[1:])
-        _, cin, head, classes, h, w = signature
-        return h * w * cin * head + head * classes
+        return self.walk.layer_macs(signature)
 
     def grid(self, space: SearchSpace) -> list[Signature]:
         """Every layer shape the space's children can have, channels thinned per stage."""
@@ -119,7 +100,7 @@ class MBConvLatency(LatencyTable):
         depths = [int(max(space_values(space, f"depth_{s}", st.depth))) for s, st in enumerate(plan.stages)]
         for scale in space_values(space, "input_scale", 1.0):
             base = MBConvArch(tuple(depths), tuple(w[0] for w in widths), tuple(((3, 6),) * d for d in depths), scale)
-            out.update(sig for sig in self.layers_of(base) if sig[0] != "block")
+            out.update(sig for sig in self.walk.layers_of(base) if sig[0] != "block")
             size = scaled_size(self.input_shape, scale)
             h, w = conv_out(size[0], stem_stride(self.input_shape)), conv_out(size[1], stem_stride(self.input_shape))
             slot, previous = 0, [plan.stem]
@@ -143,22 +124,11 @@ class ResNetJointLatency(LatencyTable):
 
     def __init__(self, input_shape: InputShape, num_classes: int, *, batch_size: int = 1, cache: Path | None = None) -> None:
         super().__init__(input_shape, num_classes, batch_size=batch_size, cache=cache, plan="resnet-joint")
-        self.stem_stride = 2 if min(input_shape[1:]) >= 24 else 1
+        self.walk = ResNetJointLayers(input_shape, num_classes)
+        self.stem_stride = self.walk.stem_stride
 
     def layers(self, config: Mapping[str, Any]) -> list[Signature]:
-        return self.layers_of(ResNetArch.of(config))
-
-    def layers_of(self, arch: ResNetArch) -> list[Signature]:
-        c, height, width = self.input_shape
-        out: list[Signature] = [("rstem", c, arch.filters, self.stem_stride, height, width)]
-        h, w, cin = conv_out(height, self.stem_stride), conv_out(width, self.stem_stride), arch.filters
-        for cout, blocks, branches, stride in zip(arch.widths, arch.blocks, arch.branches, STRIDES, strict=True):
-            for k in range(blocks):
-                s = stride if k == 0 else 1
-                out.append(("resblock", cin, cout, branches, s, h, w))
-                h, w, cin = conv_out(h, s), conv_out(w, s), cout
-        out.append(("rhead", cin, self.num_classes, h, w))
-        return out
+        return self.walk.layers(config)
 
     def build_layer(self, signature: Signature) -> tuple[nn.Module, tuple[int, ...]]:
         kind, *rest = signature
@@ -172,13 +142,7 @@ class ResNetJointLatency(LatencyTable):
         return _Head(cin, None, classes), (cin, h, w)
 
     def layer_macs(self, signature: Signature) -> int:
-        kind, *rest = signature
-        if kind == "rstem":
-            c, filters, s, h, w = rest
-            return conv_out(h, s) * conv_out(w, s) * c * filters * 9
-        if kind == "resblock":
-            return resnet_block_macs(*rest)
-        return rest[0] * rest[1]
+        return self.walk.layer_macs(signature)
 
     def grid(self, space: SearchSpace) -> list[Signature]:
         """Every layer shape of the space's children, channels thinned to three per stage."""

@@ -42,52 +42,100 @@ def mbconv_block_macs(cin: int, cout: int, kernel: int, expansion: int, stride: 
     return expand + ho * wo * mid * kernel * kernel + ho * wo * mid * cout
 
 
-class MBConvMacs:
-    """MACs of every child of an MBConv family on one input shape."""
+Signature = tuple[Any, ...]  # one layer: its kind, then the numbers that fix its shape
 
-    unit = "MACs"
+
+class MBConvLayers:
+    """The layers of any child of an MBConv family on one input shape, in order: the input
+    resize, the stem, each block (channels, kernel, expansion, stride, input size), the
+    head with pooling and classifier. MACs and latency tables both sum over them."""
 
     def __init__(self, family: MBConvFamily, input_shape: InputShape, num_classes: int) -> None:
         self.family, self.input_shape, self.num_classes = family, input_shape, num_classes
 
-    def cost(self, config: Mapping[str, Any]) -> float:
-        return float(self.macs(self.family.arch_of(config)))
+    def layers(self, config: Mapping[str, Any]) -> list[Signature]:
+        return self.layers_of(self.family.arch_of(config))
 
-    def macs(self, arch: MBConvArch) -> int:
-        plan = self.family.plan
-        h, w = scaled_size(self.input_shape, arch.scale)
+    def layers_of(self, arch: MBConvArch) -> list[Signature]:
+        plan, (c, height, width) = self.family.plan, self.input_shape
+        size = scaled_size(self.input_shape, arch.scale)
+        out: list[Signature] = [("resize", height, width, *size)] if size != (height, width) else []
         stride = stem_stride(self.input_shape)
-        h, w = conv_out(h, stride), conv_out(w, stride)
-        total = h * w * plan.stem * self.input_shape[0] * 9
-        cin = plan.stem
-        for stage, width, choices in zip(plan.stages, arch.widths, arch.blocks, strict=True):
+        out.append(("stem", c, plan.stem, stride, *size))
+        h, w, cin = conv_out(size[0], stride), conv_out(size[1], stride), plan.stem
+        for stage, cout, choices in zip(plan.stages, arch.widths, arch.blocks, strict=True):
             for b, (kernel, expansion) in enumerate(choices):
                 s = stage.stride if b == 0 else 1
-                total += mbconv_block_macs(cin, width, kernel, expansion, s, h, w)
-                h, w, cin = conv_out(h, s), conv_out(w, s), width
-        return total + h * w * cin * plan.head + plan.head * self.num_classes
+                out.append(("block", cin, cout, kernel, expansion, s, h, w))
+                h, w, cin = conv_out(h, s), conv_out(w, s), cout
+        out.append(("head", cin, plan.head, self.num_classes, h, w))
+        return out
+
+    @staticmethod
+    def layer_macs(signature: Signature) -> int:
+        kind, *rest = signature
+        if kind == "resize":
+            return 0
+        if kind == "stem":
+            c, cout, s, h, w = rest
+            return conv_out(h, s) * conv_out(w, s) * c * cout * 9
+        if kind == "block":
+            return mbconv_block_macs(*rest)
+        cin, head, classes, h, w = rest
+        return h * w * cin * head + head * classes
 
 
-class ResNetJointMacs:
-    """MACs of every child of the ``resnet-joint`` family (seed 002 Eq. 1) on one input shape."""
-
-    unit = "MACs"
+class ResNetJointLayers:
+    """The layers of any child of the ``resnet-joint`` family (seed 002 Eq. 1): the stem,
+    each residual block (channels, branches, stride, input size), the classifier."""
 
     def __init__(self, input_shape: InputShape, num_classes: int) -> None:
         self.input_shape, self.num_classes = input_shape, num_classes
+        self.stem_stride = 2 if min(input_shape[1:]) >= 24 else 1
 
-    def cost(self, config: Mapping[str, Any]) -> float:
-        arch = ResNetArch.of(config)
+    def layers(self, config: Mapping[str, Any]) -> list[Signature]:
+        return self.layers_of(ResNetArch.of(config))
+
+    def layers_of(self, arch: ResNetArch) -> list[Signature]:
         c, height, width = self.input_shape
-        stem = 2 if min(height, width) >= 24 else 1
-        h, w = conv_out(height, stem), conv_out(width, stem)
-        total, cin = h * w * c * arch.filters * 9, arch.filters
+        out: list[Signature] = [("rstem", c, arch.filters, self.stem_stride, height, width)]
+        h, w, cin = conv_out(height, self.stem_stride), conv_out(width, self.stem_stride), arch.filters
         for cout, blocks, branches, stride in zip(arch.widths, arch.blocks, arch.branches, STRIDES, strict=True):
             for k in range(blocks):
                 s = stride if k == 0 else 1
-                total += resnet_block_macs(cin, cout, branches, s, h, w)
+                out.append(("resblock", cin, cout, branches, s, h, w))
                 h, w, cin = conv_out(h, s), conv_out(w, s), cout
-        return float(total + cin * self.num_classes)
+        out.append(("rhead", cin, self.num_classes, h, w))
+        return out
+
+    @staticmethod
+    def layer_macs(signature: Signature) -> int:
+        kind, *rest = signature
+        if kind == "rstem":
+            c, filters, s, h, w = rest
+            return conv_out(h, s) * conv_out(w, s) * c * filters * 9
+        if kind == "resblock":
+            return resnet_block_macs(*rest)
+        return rest[0] * rest[1]
+
+
+class _SummedMacs:
+    """MACs of a child: the sum of its layers' (each entry cached per layer shape)."""
+
+    unit = "MACs"
+    layers: Any
+    layer_macs: Any
+
+    def cost(self, config: Mapping[str, Any]) -> float:
+        return float(sum(self.layer_macs(layer) for layer in self.layers(config)))
+
+
+class MBConvMacs(_SummedMacs, MBConvLayers):
+    """MACs of every child of an MBConv family on one input shape."""
+
+
+class ResNetJointMacs(_SummedMacs, ResNetJointLayers):
+    """MACs of every child of the ``resnet-joint`` family on one input shape."""
 
 
 @lru_cache(maxsize=65536)
