@@ -63,10 +63,10 @@ def test_ray_executor_matches_the_pool_and_is_readable_by_show(tmp_path: Path, c
     assert "hyperband" in out and "test accuracy" in out and "rank correlation" in out
 
 
-def _finished(db: Path) -> int:
+def _finished(db: Path, *, status: str = "status != 'running'") -> int:
     try:
         with sqlite3.connect(db, timeout=5) as conn:
-            return conn.execute("SELECT COUNT(*) FROM trials WHERE status != 'running'").fetchone()[0]
+            return conn.execute(f"SELECT COUNT(*) FROM trials WHERE {status}").fetchone()[0]
     except sqlite3.Error:
         return 0
 
@@ -76,7 +76,9 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path: Path) -> None:
     killed = tmp_path / "killed"
     proc = subprocess.Popen([HASEARCH, *_search(killed, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while _finished(killed / "trials.sqlite") < 6 and proc.poll() is None and time.monotonic() < deadline:
+    db = killed / "trials.sqlite"
+    # kill in the middle of a trial: 6 finished and one running (between two trials none is)
+    while (_finished(db) < 6 or not _finished(db, status="status = 'running'")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert proc.poll() is None, "the search ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
