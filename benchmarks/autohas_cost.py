@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("standalone", "autohas", "differentiable")
+VARIANTS = ("standalone", "autohas", "autohas-float32-256", "differentiable")
 
 
 def _rss_kib(field: str) -> int:
@@ -34,6 +34,7 @@ def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, f
     from hasearch.autohas.controller import Controller
     from hasearch.autohas.differentiable import DifferentiableAutoHAS, MixtureSupernet
     from hasearch.autohas.engine import SharedWeightsTrainer
+    from hasearch.autohas.strategy import AutoHASOptions
     from hasearch.autohas.temporary import temporary_weights
     from hasearch.catalog import resolve_space
     from hasearch.data import make_splits, resolve_dataset
@@ -63,16 +64,18 @@ def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, f
             idx = torch.randint(0, len(data.train), (hp.batch_size,), generator=gen)
             run.step(data.train.x[idx], data.train.y[idx], gen, i)
     else:
-        net_class = MBConvSupernet if variant == "autohas" else MixtureSupernet
+        net_class = MixtureSupernet if variant == "differentiable" else MBConvSupernet
         net = net_class(MBCONV, space, data.input_shape, data.num_classes)
-        trainer = SharedWeightsTrainer(net, data, seed=0)
+        options = AutoHASOptions()  # the reward as AutoHAS scores it by default, or as it did before (float32, 256 images)
+        old = variant == "autohas-float32-256"
+        trainer = SharedWeightsTrainer(net, data, seed=0, val_batch=256 if old else options.val_batch, reward_dtype=None if old else options.reward_dtype())
         controller = Controller({n: len(bases[n]) for n in space.names}, seed=0)
         arch_opt = torch.optim.Adam(list(getattr(net, "arch_logits", {}).values()) or [torch.zeros(1)], lr=3e-3)
 
         def step(i: int) -> None:
             sample = controller.sample()
             config = bases.from_indices(sample.indices)
-            if variant == "autohas":
+            if variant != "differentiable":
                 result, optimizer = trainer.step(config, net.arch_of(config), 1.0, paired=True)  # as AutoHAS runs
                 reward = result.accuracy
             else:
@@ -109,7 +112,7 @@ def main() -> None:
                    "--dataset", args.dataset, "--threads", str(args.threads)]
             samples[variant].append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
     med = {v: {k: statistics.median(s[k] for s in samples[v]) for k in ("seconds", "peak_mib")} for v in VARIANTS}
-    print(f"{args.dataset}, mbconv, {args.steps} steps, batch 128 (+256 validation images per AutoHAS step), "
+    print(f"{args.dataset}, mbconv, {args.steps} steps, batch 128, "
           f"{args.threads} threads, median of {args.repeats}\n")
     print("| variant | time (s) | time / standalone | peak memory growth (MiB) | memory / standalone |")
     print("|---|---:|---:|---:|---:|")

@@ -5,7 +5,7 @@
 For each built-in space (mbconv, mobilenetv2, resnet-joint) on a 3x32x32 input, batch 1 and 32, this
 machine's threads: build the table (grid of layer shapes, thinned channels; the rest interpolated),
 then for random children compare the table's prediction (sum of layer entries) with the
-child's measured latency (standalone network, same timing: warm-up, median of repeats).
+child's measured latency (standalone network, timed as the layers are: time_in_rounds).
 Prints Spearman's rho and the median relative error, and writes
 ``benchmarks/results/latency_table.json``.
 """
@@ -25,7 +25,7 @@ from scipy.stats import spearmanr
 
 from hasearch.catalog import resolve_space
 from hasearch.supernet import latency_model
-from hasearch.supernet.latency import build_table, device_name, time_module
+from hasearch.supernet.latency import build_table, device_name, time_in_rounds, time_module
 
 SPACES = ("mbconv", "mobilenetv2", "resnet-joint")
 SHAPE = (3, 32, 32)
@@ -51,9 +51,8 @@ def validate(space_name: str, children: int, seed: int, cache: Path, batch: int,
         predicted.append(table.cost(config))
         assert table.measured_now == before, "a layer was neither on the grid nor interpolable"
     nets = [definition.build(c, SHAPE, 10).to(memory_format=torch.channels_last) for c in configs]
-    # children measured in interleaved rounds (fastest of the rounds): slow drifts of the
-    # machine's speed then hit every child alike instead of a few neighbours in time
-    measured = [min(values) for values in zip(*[[time_module(n, x) for n in nets] for _ in range(rounds)], strict=True)]
+    # children timed as the table's layers are: interleaved rounds, the fastest round counts
+    measured = time_in_rounds([(n, x) for n in nets], rounds=rounds)
     reference_after = time_module(reference, x)
     errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
     return {

@@ -79,11 +79,13 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
     prepared = PreparedSearch(settings, out, definition, entry, make_splits(source, seed=settings.split_seed))
     batch_size = definition.space.baseline.get("batch_size", TrainingHyperparameters.batch_size)
     settings.check_budgets(train_size=len(prepared.data.train), batch_size=int(batch_size))
+    _check_targets(settings, entry)
     options = _options(settings, definition, prepared.data)
     strategy = entry.make(options)
     if isinstance(strategy, SingleRunStrategy) and settings.max_latency is not None:
         raise UserError(f"--max-latency limits multi-trial strategies; {settings.strategy} takes --max-macs as its target")
-    for table in _latency_tables(options.space):  # first use on this device: measure the table's grid once (cached)
+    tables = _latency_tables(options.space) + _target_table(settings, definition, prepared.data)
+    for table in tables:  # first use on this device: measure the table's grid once (cached)
         if not table.built:
             if log is not None:
                 log(f"measuring this device's latency table (once; cached in {table.path.parent})")
@@ -188,6 +190,8 @@ def _options(settings: SearchSettings, definition: SpaceDefinition, data: DataSp
         checkpoint_seconds=settings.checkpoint_seconds,
         controller_lr=settings.controller_lr,
         max_macs=settings.max_macs,
+        target_macs=settings.target_macs,
+        target_latency=settings.target_latency,
     )
 
 
@@ -201,6 +205,22 @@ def _limited(settings: SearchSettings, definition: SpaceDefinition, data: DataSp
         table = latency_model(definition.family, data.input_shape, data.num_classes)
         limits.append(Constraint("--max-latency", settings.max_latency, table.cost, table.unit, source=table))
     return definition.space.constrained(*limits)
+
+
+def _check_targets(settings: SearchSettings, entry: StrategyEntry) -> None:
+    """Targets are for the strategies that take one; limits for the others."""
+    target = "--target-macs" if settings.target_macs is not None else "--target-latency" if settings.target_latency is not None else None
+    limit = "--max-macs" if settings.max_macs is not None else "--max-latency" if settings.max_latency is not None else None
+    if target and not entry.targets:
+        raise UserError(f"{target} is the target of nes and uniform-* strategies; {entry.name} takes --max-macs / --max-latency limits")
+    if limit and entry.targets:
+        raise UserError(f"{entry.name} meets a target within 5%, not a limit: give --target-macs or --target-latency instead of {limit}")
+
+
+def _target_table(settings: SearchSettings, definition: SpaceDefinition, data: DataSplits) -> list[LatencyTable]:
+    if settings.target_latency is None:
+        return []
+    return [latency_model(definition.family, data.input_shape, data.num_classes)]
 
 
 def _latency_tables(space: SearchSpace) -> list[LatencyTable]:

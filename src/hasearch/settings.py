@@ -64,6 +64,9 @@ class SearchSettings:
             device, predicted by the latency table (MBConv families).
         controller_lr: Learning rate of the AutoHAS controller (seed 000 picks from
             {0.01, 0.02, 0.05, 0.1}; default 0.05).
+        target_macs: Resource target of NES and the uniform-rescale baselines, MACs per
+            image (the found model is within 5% of it).
+        target_latency: The same in milliseconds per image on this device (latency table).
     """
 
     space: str
@@ -88,6 +91,8 @@ class SearchSettings:
     controller_lr: float = 0.05
     max_macs: float | None = None
     max_latency: float | None = None
+    target_macs: float | None = None
+    target_latency: float | None = None
 
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:
@@ -111,9 +116,12 @@ class SearchSettings:
             raise UserError(f"--threads must be >= 1, got {self.threads}")
         if not 0 < self.controller_lr <= 1:
             raise UserError(f"--controller-lr must be in (0, 1], got {self.controller_lr}")
-        for name, limit in (("--max-macs", self.max_macs), ("--max-latency", self.max_latency)):
+        named = (("--max-macs", self.max_macs), ("--max-latency", self.max_latency), ("--target-macs", self.target_macs), ("--target-latency", self.target_latency))
+        for name, limit in named:
             if limit is not None and not 0 < limit < float("inf"):
                 raise UserError(f"{name} must be a positive number, got {limit}")
+        if self.target_macs is not None and self.target_latency is not None:
+            raise UserError("give one target: --target-macs or --target-latency, not both")
         if self.final_budget is not None and self.final_budget <= 0:
             raise UserError(f"--final-budget must be positive, got {self.final_budget}")
 

@@ -33,7 +33,7 @@ from torch import nn
 from hasearch.artifacts import load_weights
 from hasearch.autohas.controller import Controller, uniform_entropy
 from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
-from hasearch.autohas.engine import SharedWeightsTrainer
+from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision
 from hasearch.autohas.history import History
 from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
@@ -49,6 +49,7 @@ from hasearch.supernet import (
 )
 
 MODES = ("joint", "hp-only", "arch-only", "phase-wise")
+REWARD_PRECISIONS: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
 ARCH_GROUP, HP_GROUP = "architecture", "hyperparameter"
 CHECKPOINT = "autohas/checkpoint.pt"
 
@@ -73,6 +74,8 @@ class AutoHASOptions:
         paired_reward: Variance reduction: the hyperparameters' reward is Q(W*) minus the
             accuracy of W on the same validation batch (the architecture keeps Q(W*)).
             Unbiased because the distributions are independent; costs one extra forward.
+        reward_precision: ``auto`` (bfloat16 where the device computes it natively, else
+            float32), ``float32`` or ``bfloat16``: the precision of the reward forwards.
     """
 
     mode: str = "joint"
@@ -87,6 +90,13 @@ class AutoHASOptions:
     history_every: int = 10
     checkpoint_seconds: float = 60.0
     paired_reward: bool = True
+    reward_precision: str = "auto"
+
+    def reward_dtype(self) -> torch.dtype | None:
+        """The reward forwards' autocast dtype (None: float32)."""
+        if self.reward_precision == "auto":
+            return reward_precision(torch.device("cpu"))
+        return REWARD_PRECISIONS[self.reward_precision]
 
 
 class AutoHAS(SingleRunStrategy):
@@ -96,6 +106,8 @@ class AutoHAS(SingleRunStrategy):
         self.options = options or AutoHASOptions()
         if self.options.mode not in MODES:
             raise UserError(f"AutoHAS mode must be one of {', '.join(MODES)}, got {self.options.mode!r}")
+        if self.options.reward_precision not in ("auto", *REWARD_PRECISIONS):
+            raise UserError(f"AutoHAS reward precision must be auto, float32 or bfloat16, got {self.options.reward_precision!r}")
         self.seed = seed
 
     # ------------------------------------------------------------------ setup
@@ -141,7 +153,7 @@ class AutoHAS(SingleRunStrategy):
         phases = self.phases(problem)
         torch.manual_seed(self.seed)
         net = self._network(problem)
-        trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed, val_batch=options.val_batch)
+        trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed, val_batch=options.val_batch, reward_dtype=options.reward_dtype())
         state = _RunState(base=dict(problem.space.baseline))
         if context.resume and context.run.has(CHECKPOINT):
             state = _load(context, trainer)
@@ -249,12 +261,13 @@ class _Phase:
         config = self.bases.from_indices(sample.indices, base=self.state.base)
         arch = self.net.arch_of(config)
         lr_scale = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay of the shared weights' rate
-        result, optimizer = self.trainer.step(config, arch, lr_scale, paired=self.o.paired_reward)
+        paired = self.o.paired_reward and HP_GROUP in self.controller.baselines  # architecture-only: Q(W*) alone
+        result, optimizer = self.trainer.step(config, arch, lr_scale, paired=paired)
         reward = result.accuracy
         if self.macs is not None and self.target and self.o.flops_beta and ARCH_GROUP in self.controller.baselines:
             reward += self.o.flops_beta * abs(self.macs.cost(config) / self.target - 1.0)  # TuNAS absolute reward
-        paired = result.accuracy - result.accuracy_before if result.accuracy_before is not None else reward
-        rewards = {ARCH_GROUP: reward, HP_GROUP: paired}
+        difference = result.accuracy - result.accuracy_before if result.accuracy_before is not None else reward
+        rewards = {ARCH_GROUP: reward, HP_GROUP: difference}
         active = [n for n in self.names if n in config]
         if progress >= self.o.warmup:
             self.controller.update(sample, rewards, active)

@@ -82,6 +82,13 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-latency", type=_positive_float, default=None,
                    help="resource limit of multi-trial strategies: milliseconds per image on this device, "
                         "from the latency table (`hasearch latency`; MBConv families)")
+    p.add_argument("--target-macs", type=_positive_float, default=None,
+                   help="resource target of nes and uniform-* strategies: MACs per image (found model within 5%%; "
+                        "default: the baseline's MACs). NES searches the ordered architecture parameters (widths, depths, "
+                        "input scale); the others (kernel, expansion, training hyperparameters) keep the baseline's values")
+    p.add_argument("--target-latency", type=_positive_float, default=None,
+                   help="resource target of nes and uniform-* strategies: milliseconds per image on this device "
+                        "(latency table, measured once and cached)")
     p.add_argument("--controller-lr", type=_positive_float, default=0.05,
                    help="AutoHAS controller learning rate (seed 000 picks from 0.01, 0.02, 0.05, 0.1; default 0.05)")
     p.add_argument("--checkpoint-every", dest="checkpoint_seconds", type=_positive_float, default=60.0,
@@ -138,6 +145,8 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         controller_lr=args.controller_lr,
         max_macs=args.max_macs,
         max_latency=args.max_latency,
+        target_macs=args.target_macs,
+        target_latency=args.target_latency,
     )
 
 

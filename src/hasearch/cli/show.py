@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -98,16 +98,34 @@ def _best_parts(best: Mapping[str, Any]) -> list[RenderableType]:
 
 
 def single_run_summary(history: Mapping[str, Any]) -> str:
-    """Steps and controller entropy of a single-run (AutoHAS) search, from its history file."""
+    """One line about a single-run search, from its history file (whatever the method)."""
     entries = history.get("entries") or []
+    summarise = _SUMMARIES.get(str(history.get("method", "autohas")))
+    if entries and summarise is not None:
+        return summarise(entries)
     steps = [p["steps"] for p in history.get("phases") or [] if "steps" in p]
-    if entries:
-        last = entries[-1]
-        text = f"controller steps: {last['step']} (phase {last['phase']}), entropy {entries[0]['entropy']:.1f} -> {last['entropy']:.1f}"
-        return text + " (probabilities over time: autohas/probabilities.png)"
     if steps:
         return f"search steps: {sum(steps)}"
+    if str(history.get("method", "")).startswith("uniform-"):
+        return f"{history['method']}: a fixed rescale to the target, no search"
     return "search steps: none recorded"
+
+
+def _autohas_summary(entries: list[dict[str, Any]]) -> str:
+    last = entries[-1]
+    text = f"controller steps: {last['step']} (phase {last['phase']}), entropy {entries[0]['entropy']:.1f} -> {last['entropy']:.1f}"
+    return text + " (probabilities over time: autohas/probabilities.png)"
+
+
+def _nes_summary(entries: list[dict[str, Any]]) -> str:
+    first, last = entries[0], entries[-1]
+    return (
+        f"NES updates: {last['update']} ({last['step']} weight steps); resource of H's child {first['relative']:.2f} -> "
+        f"{last['relative']:.2f} x target; sigma {first['sigma']:.2f} -> {last['sigma']:.2f} (H over time: search/nes.png)"
+    )
+
+
+_SUMMARIES: dict[str, Callable[[list[dict[str, Any]]], str]] = {"autohas": _autohas_summary, "nes": _nes_summary}
 
 
 def derivation_table(phase: Mapping[str, Any]) -> Table:

@@ -25,6 +25,8 @@ class StrategyOptions:
     checkpoint_seconds: float = 60.0
     controller_lr: float = 0.05
     max_macs: float | None = None  # multi-trial methods get it as the space's constraint
+    target_macs: float | None = None  # NES and the uniform-rescale baselines
+    target_latency: float | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class StrategyEntry:
     name: str
     description: str
     make: Callable[[StrategyOptions], Strategy | SingleRunStrategy]
+    targets: bool = False  # takes --target-macs / --target-latency (and not the --max-* limits)
 
 
 def _random(o: StrategyOptions) -> RandomSearch:
@@ -72,6 +75,25 @@ def _differentiable(o: StrategyOptions) -> SingleRunStrategy:
     return DifferentiableAutoHAS(controller_lr=o.controller_lr, seed=o.seed)
 
 
+def _nes(dimensions: tuple[str, ...] | None) -> Callable[[StrategyOptions], SingleRunStrategy]:
+    def make(o: StrategyOptions) -> SingleRunStrategy:
+        from hasearch.nes import NES, NESOptions
+
+        options = NESOptions(dimensions=dimensions, target_macs=o.target_macs, target_latency=o.target_latency, checkpoint_seconds=o.checkpoint_seconds)
+        return NES(options=options, seed=o.seed)
+
+    return make
+
+
+def _uniform(dimensions: tuple[str, ...]) -> Callable[[StrategyOptions], SingleRunStrategy]:
+    def make(o: StrategyOptions) -> SingleRunStrategy:
+        from hasearch.nes import UniformRescale
+
+        return UniformRescale(dimensions=dimensions, target_macs=o.target_macs, target_latency=o.target_latency)
+
+    return make
+
+
 STRATEGIES: dict[str, StrategyEntry] = {
     e.name: e
     for e in (
@@ -85,6 +107,12 @@ STRATEGIES: dict[str, StrategyEntry] = {
         StrategyEntry("autohas-arch", "AutoHAS, architecture only", _autohas("arch-only")),
         StrategyEntry("autohas-phase", "AutoHAS phase-wise: architecture first, then hyperparameters", _autohas("phase-wise")),
         StrategyEntry("autohas-darts", "differentiable variant: softmax mixture of all candidates (seed 000 Table 3)", _differentiable),
+        StrategyEntry("nes", "NES (seed 003): widths, depths and input scale by evolution-strategy gradients under a target", _nes(None), targets=True),
+        StrategyEntry("nes-channel", "NES over the channel widths only", _nes(("channel",)), targets=True),
+        StrategyEntry("nes-channel-input", "NES over the channel widths and the input scale", _nes(("channel", "input")), targets=True),
+        StrategyEntry("uniform-channel", "baseline of seed 003: every width scaled alike to meet the target", _uniform(("channel",)), targets=True),
+        StrategyEntry("uniform-input", "baseline of seed 003: the input resolution scaled to meet the target", _uniform(("input",)), targets=True),
+        StrategyEntry("uniform-channel-input", "baseline of seed 003: widths and resolution scaled together", _uniform(("channel", "input")), targets=True),
     )
 }
 

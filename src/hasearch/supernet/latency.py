@@ -4,7 +4,8 @@
 Seed 003 Sec. 4.2: a network's latency is the sum of its layers' latencies, each read from
 a table measured on the target device. An entry is one layer shape (e.g. an MBConv block
 with its channels, kernel, expansion, stride and input size), timed as a standalone module
-in eval mode with warm-up runs and the fastest of repeated runs (:func:`time_module`).
+in eval mode with warm-up runs and the fastest of repeated runs (:func:`time_module`), in
+several rounds over the whole grid (:func:`time_in_rounds`).
 Channel counts that were not measured are interpolated (a least-squares line of latency
 against the layer's MACs through the measured layers of the same kind and shape); anything
 else missing is measured when first needed. The table is cached in the user's cache directory (``$XDG_CACHE_HOME``
@@ -20,7 +21,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ from hasearch.space import SearchSpace
 from hasearch.supernet.resources import Signature
 
 WARMUP, REPEATS = 10, 15
+ROUNDS, ROUND_REPEATS, MIN_SECONDS, MAX_ROUNDS = 3, 5, 5.0, 20  # time_in_rounds
 
 
 def device_name() -> str:
@@ -51,24 +53,43 @@ def cache_dir() -> Path:
 
 
 @torch.inference_mode()
-def time_module(module: nn.Module, x: torch.Tensor) -> float:
+def time_module(module: nn.Module, x: torch.Tensor, *, warmup: int = WARMUP, repeats: int = REPEATS) -> float:
     """Milliseconds of one forward of ``module`` on ``x``: after warm-up runs, the fastest of
-    ``REPEATS`` repeats of about 1 ms each (the minimum, not the median: on a shared machine
+    ``repeats`` repeats of about 1 ms each (the minimum, not the median: on a shared machine
     the median of one network's repeats ranged 1.2-2.6 ms between calls, the minimum
     1.77-1.94 ms; interference only ever adds time)."""
     module.eval()
-    for _ in range(WARMUP):
+    for _ in range(warmup):
         module(x)
     start = time.perf_counter()
     module(x)
     number = max(1, int(0.001 / max(time.perf_counter() - start, 1e-7)))
     samples = []
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(number):
             module(x)
         samples.append((time.perf_counter() - start) / number)
     return 1000.0 * min(samples)
+
+
+def time_in_rounds(items: Sequence[tuple[nn.Module, torch.Tensor]], *, rounds: int = ROUNDS, min_seconds: float = MIN_SECONDS) -> list[float]:
+    """Milliseconds of each (module, input): the fastest of several rounds over all of them,
+    at least ``rounds`` rounds and at least ``min_seconds`` (at most ``MAX_ROUNDS`` rounds).
+
+    This machine's speed changes for stretches of a fraction of a second to minutes (one
+    network timed 1.35 ms four times in a row, then 2.2-2.5 ms sixteen times; another's
+    fastest time per 3 s window ranged 10.0-15.6 ms over a minute). Timings taken in one
+    stretch are all fast or all slow; rounds spread every item's chances over the run.
+    """
+    best = [float("inf")] * len(items)
+    start, done = time.perf_counter(), 0
+    while done < rounds or (time.perf_counter() - start < min_seconds and done < MAX_ROUNDS):
+        warmup = WARMUP if done == 0 else 3
+        for i, (module, x) in enumerate(items):
+            best[i] = min(best[i], time_module(module, x, warmup=warmup, repeats=ROUND_REPEATS))
+        done += 1
+    return best
 
 
 class LatencyTable:
@@ -126,12 +147,20 @@ class LatencyTable:
         return self.measure(signature)
 
     def measure(self, signature: Signature) -> float:
+        """Time one layer now (a layer that is neither on the grid nor interpolable)."""
+        self.record({signature: time_module(*self.timing_item(signature))})
+        return self.entries[signature]
+
+    def timing_item(self, signature: Signature) -> tuple[nn.Module, torch.Tensor]:
+        """The layer's module (channels-last, eval mode) and a batch to time it on."""
         module, shape = self.build_layer(signature)
         x = torch.rand(self.batch_size, *shape).contiguous(memory_format=torch.channels_last)
-        self.entries[signature] = time_module(module.to(memory_format=torch.channels_last), x)
-        self._estimates.clear()  # a new point can move the interpolation lines
-        self.measured_now += 1
-        return self.entries[signature]
+        return module.to(memory_format=torch.channels_last).eval(), x
+
+    def record(self, measured: Mapping[Signature, float]) -> None:
+        self.entries.update(measured)
+        self._estimates.clear()  # new points can move the interpolation lines
+        self.measured_now += len(measured)
 
     def _interpolate(self, signature: Signature) -> float | None:
         """A layer's latency from measured layers of the same kind and shape (kernel,
@@ -173,9 +202,8 @@ class LatencyTable:
 
 
 def build_table(table: LatencyTable, space: SearchSpace) -> None:
-    """Measure every grid layer of ``space`` the table lacks, and save it."""
-    for layer in table.grid(space):
-        if layer not in table.entries:
-            table.measure(layer)
+    """Measure every grid layer of ``space`` the table lacks (:func:`time_in_rounds`), and save it."""
+    missing = [layer for layer in table.grid(space) if layer not in table.entries]
+    table.record(dict(zip(missing, time_in_rounds([table.timing_item(layer) for layer in missing]), strict=True)))
     table.built = True
     table.save()

@@ -1,0 +1,255 @@
+"""NES (seed 003): ordered architecture hyperparameters (channels, depth, input resolution)
+by natural-evolution-strategy gradients on a weight-sharing network, under a resource target.
+
+Alg. 1 at CPU scale, alternating until the time budget is spent:
+
+1. weight training (Eq. 8): ``weight_steps`` steps, each on the child ``int(H + n)``,
+   n ~ N(0, sigma), with the baseline's training hyperparameters;
+2. ``updates`` architecture updates (Eq. 5-7, 9): on one evaluation batch, the loss
+   L = L_c + rho (R / R_t - 1)^2 (Eq. 2) of H's child and of ``samples`` perturbed children;
+   G = 1 / (sigma M) sum_i (L_i - L(H)) n_i; H <- H - alpha G.
+
+sigma and alpha decay linearly to 0 over the budget (App. B). The result is H's child,
+projected onto the target if it is more than 5% off (:func:`~hasearch.nes.target.project`),
+retrained from scratch by the final comparison as seed 003 does.
+
+Choices the paper leaves open (README, "Departures"):
+* the perturbed and unperturbed losses of one update share one evaluation batch (common
+  random numbers: the batch's difficulty cancels in L_i - L(H));
+* BatchNorm: each child is scored on the evaluation batch's own statistics (as AutoHAS's
+  reward), not recalibrated per child (``recalibrate=True`` does that, OFA style);
+* int(.) is rounding to the nearest step (:mod:`hasearch.nes.coordinates`);
+* an update moves each coordinate by at most one step (:func:`~hasearch.nes.estimator.nes_update`);
+* children that coincide after rounding are scored once per update (the same batch gives
+  the same loss);
+* non-ordered parameters (kernel, expansion, optimizer, ...) stay at the baseline's values.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hasearch.artifacts import load_weights
+from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scored_logits
+from hasearch.errors import UserError
+from hasearch.loop import ELAPSED
+from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
+from hasearch.nes.estimator import Schedule, estimate, nes_update
+from hasearch.nes.history import NESHistory
+from hasearch.nes.target import ResourceTarget, project, resource_target
+from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
+from hasearch.supernet import BNMode, has_supernet, supernet_for
+from hasearch.supernet.scoring import calibration_images
+
+CHECKPOINT = "search/nes_checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class NESOptions:
+    """Meta-hyperparameters of NES (seed 003 App. B, scaled to a CPU budget).
+
+    Attributes:
+        dimensions: Which ordered parameters to search: any of ``channel``, ``input``,
+            ``depth`` (None: every ordered architecture parameter of the space).
+        target_macs: R_t in MACs per image.
+        target_latency: R_t in ms per image from this device's latency table (instead).
+            Neither: the baseline's MACs.
+        rho: Weight of the resource term (Eq. 2; R in units of R_t).
+        schedule: sigma and alpha, linearly decayed to 0 (App. B: 1.25 and 5).
+        samples: Perturbations M per update (App. B: 100).
+        weight_steps: Weight-training steps N between architecture updates (App. B: 2000).
+        updates: Architecture updates after each weight-training round (App. B: 20).
+        eval_batch: Evaluation images per update (one batch shared by all M + 1 losses).
+        recalibrate: Recalibrate each scored child's BatchNorm on fixed training images
+            (OFA) instead of using the evaluation batch's statistics.
+        max_updates: Stop after this many architecture updates (besides the time budget).
+        checkpoint_seconds: Save a resumable checkpoint this often.
+    """
+
+    dimensions: tuple[str, ...] | None = None
+    target_macs: float | None = None
+    target_latency: float | None = None
+    rho: float = 10.0
+    schedule: Schedule = field(default_factory=Schedule)
+    samples: int = 20
+    weight_steps: int = 20
+    updates: int = 1
+    eval_batch: int = 256
+    recalibrate: bool = False
+    max_updates: int | None = None
+    checkpoint_seconds: float = 60.0
+
+
+@dataclass
+class _State:
+    h: np.ndarray
+    step: int = 0
+    update: int = 0
+    elapsed: float = 0.0
+
+
+class NES(SingleRunStrategy):
+    """NES over the ordered architecture parameters of a space with an elastic supernet."""
+
+    def __init__(self, *, options: NESOptions | None = None, seed: int = 0) -> None:
+        self.options = options or NESOptions()
+        self.seed = seed
+        if self.options.samples < 1 or self.options.weight_steps < 0 or self.options.updates < 1:
+            raise UserError("NES needs samples >= 1, weight_steps >= 0 and updates >= 1")
+
+    def check(self, problem: Any, time_budget: float | None) -> None:
+        if time_budget is None and self.options.max_updates is None:
+            raise UserError("NES needs a time budget (--budget)")
+        if not has_supernet(problem.definition.family):
+            raise UserError(f"NES needs an elastic supernet; model {problem.definition.family.name!r} has none")
+        coords = OrderedCoordinates(problem.space, dimension_names(problem.space, self.options.dimensions))
+        self.target(problem).check_reachable(coords, problem.space.baseline)
+
+    def target(self, problem: Any) -> ResourceTarget:
+        return resource_target(problem, macs=self.options.target_macs, latency=self.options.target_latency)
+
+    def run(self, context: SearchContext) -> SingleRunResult:
+        problem = context.problem
+        self.check(problem, context.time_budget)
+        torch.manual_seed(self.seed)
+        search = _Search(self, context)
+        if context.resume and context.run.has(CHECKPOINT):
+            search.load()
+        return search.run()
+
+
+class _Search:
+    """One NES run: the shared network, H, and the loop of Alg. 1."""
+
+    def __init__(self, owner: NES, context: SearchContext) -> None:
+        problem, o = context.problem, owner.options
+        self.o, self.ctx, self.seed = o, context, owner.seed
+        self.base = dict(problem.space.baseline)
+        self.coords = OrderedCoordinates(problem.space, dimension_names(problem.space, o.dimensions))
+        self.target = owner.target(problem)
+        self.net = supernet_for(problem.definition.family, problem.space, problem.data.input_shape, problem.data.num_classes)
+        self.trainer = SharedWeightsTrainer(self.net, problem.data, seed=owner.seed, val_batch=o.eval_batch)
+        self.dtype = reward_precision(torch.device("cpu"))
+        self.rng = np.random.default_rng(owner.seed)
+        self.calibration = calibration_images(problem.data.train, count=500, seed=owner.seed) if o.recalibrate else None
+        self.state = _State(self.coords.indices_of(self.base))
+        self.history = NESHistory(context.run, self.coords.names)
+
+    def run(self) -> SingleRunResult:
+        budget, key = self.ctx.time_budget, "nes"
+        self.ctx.reporter.start(key, "nes", 1.0)
+        start, last_save = time.monotonic() - self.state.elapsed, time.monotonic()
+        while (progress := self._progress(time.monotonic() - start, budget)) < 1.0:
+            self._train_weights(progress)
+            for _ in range(self.o.updates):
+                self._update_h(progress)
+            self.state.elapsed = time.monotonic() - start
+            latest = self.history.entries[-1]
+            self.ctx.reporter.update(key, completed=progress, description=f"nes: resource {latest['relative']:.2f} x target, sigma {latest['sigma']:.2f}")
+            if time.monotonic() - last_save > self.o.checkpoint_seconds:
+                self.save()
+                last_save = time.monotonic()
+        self.ctx.reporter.stop(key)
+        return self._result()
+
+    def _progress(self, elapsed: float, budget: float | None) -> float:
+        by_time = elapsed / budget if budget else 0.0
+        by_updates = self.state.update / self.o.max_updates if self.o.max_updates else 0.0
+        return max(by_time, by_updates)
+
+    def _train_weights(self, progress: float) -> None:
+        """Eq. 8: weight steps on children int(H + n), n ~ N(0, sigma)."""
+        sigma = self.o.schedule.sigma(progress)
+        lr_scale = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay, as AutoHAS's shared weights
+        for _ in range(self.o.weight_steps):
+            config = self.coords.config(self.coords.child(self.state.h + self.rng.normal(0.0, sigma, len(self.state.h))), self.base)
+            optimizer = self.trainer.configure(config, lr_scale)
+            if math.isfinite(self.trainer.gradient(config, self.net.arch_of(config))):
+                optimizer.step()
+            self.state.step += 1
+
+    def _update_h(self, progress: float) -> None:
+        """Eq. 5-7 and 9 on one evaluation batch."""
+        sigma, alpha = self.o.schedule.sigma(progress), self.o.schedule.alpha(progress)
+        x, y = self.trainer._val_batch()
+        memo: dict[tuple[int, ...], float] = {}
+        gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo), sigma=sigma, samples=self.o.samples, rng=self.rng)
+        self.state.h = self.coords.clip(nes_update(self.state.h, gradient, alpha))
+        self.state.update += 1
+        child = self.coords.config(self.coords.child(self.state.h), self.base)
+        self.history.record(
+            {
+                "update": self.state.update, "step": self.state.step, "progress": progress, "sigma": sigma, "alpha": alpha,
+                "h": [round(float(v), 4) for v in self.state.h], "child": {n: child[n] for n in self.coords.names},
+                "resource": self.target.cost(child), "relative": self.target.relative(child), "loss": loss,
+                "children_scored": len(memo),
+            }
+        )  # fmt: skip
+
+    def _loss(self, indices: tuple[int, ...], x: Tensor, y: Tensor, memo: dict[tuple[int, ...], float]) -> float:
+        """L = L_c + rho (R / R_t - 1)^2 of one child (Eq. 2), once per child and batch."""
+        if indices not in memo:
+            config = self.coords.config(indices, self.base)
+            memo[indices] = float(F.cross_entropy(self._logits(config, x), y)) + self.o.rho * self.target.penalty(config)
+        return memo[indices]
+
+    def _logits(self, config: dict[str, Any], x: Tensor) -> Tensor:
+        arch = self.net.arch_of(config)
+        if self.calibration is None:
+            return scored_logits(self.net, x, arch, dtype=self.dtype)
+        self.net.recalibrate(arch, self.calibration)
+        self.net.eval()
+        try:
+            with torch.no_grad(), self.net.bn_mode(BNMode.RUNNING):
+                return self.net(x, arch).float()
+        finally:
+            self.net.train()
+
+    def _result(self) -> SingleRunResult:
+        rounded = self.coords.child(self.state.h)
+        chosen = project(self.state.h, self.coords, self.base, self.target)
+        config = self.coords.config(chosen, self.base)
+        shape = ", ".join(f"{n}={config[n]}" for n in self.coords.names)
+        notes = [f"NES found {shape}: {self.target.describe(config)}."]
+        if chosen != rounded:
+            notes.append(f"H's own child was {self.target.describe(self.coords.config(rounded, self.base))}; it was projected onto the target (within 5%).")
+        if not self.target.meets(config):
+            notes.append(f"No configuration near the found shape is within 5% of {self.target.name}.")
+        result = {"steps": self.state.step, "updates": self.state.update, "h": [float(v) for v in self.state.h], "notes": notes,
+                  "target": {"name": self.target.name, "value": self.target.value, "unit": self.target.unit},
+                  "resource": self.target.cost(config)}  # fmt: skip
+        self.history.save(final=config, result=result)
+        return SingleRunResult(config, notes)
+
+    # ------------------------------------------------------------- checkpoints
+    def save(self) -> None:
+        blob = {
+            "h": [float(v) for v in self.state.h], "step": self.state.step, "update": self.state.update,
+            "elapsed": self.state.elapsed, "history": self.history.entries, "network": self.trainer.net.state_dict(),
+            "optimizers": {n: o.state_dict() for n, o in self.trainer.optimizers.items()},
+            "generator": self.trainer.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+        }  # fmt: skip
+        with self.ctx.run.writing(self.ctx.run.file(CHECKPOINT)) as tmp:
+            torch.save(blob, tmp)
+        self.ctx.run.db.put(ELAPSED, self.state.elapsed)
+        self.history.save()
+
+    def load(self) -> None:
+        blob = load_weights(self.ctx.run.file(CHECKPOINT))
+        self.trainer.net.load_state_dict(blob["network"])
+        for name, optimizer in self.trainer.optimizers.items():
+            optimizer.load_state_dict(blob["optimizers"][name])
+        self.trainer.generator.set_state(blob["generator"])
+        torch.set_rng_state(blob["torch_rng"])
+        self.rng.bit_generator.state = blob["numpy_rng"]
+        self.state = _State(np.array(blob["h"], dtype=float), blob["step"], blob["update"], blob["elapsed"])
+        self.history = NESHistory(self.ctx.run, self.coords.names, blob["history"])
