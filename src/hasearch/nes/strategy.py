@@ -158,6 +158,7 @@ class _Search:
                 self.save()
                 last_save = time.monotonic()
         self.ctx.reporter.stop(key)
+        self.save()  # a resume of the finished search derives the same result without searching again
         return self._result()
 
     def _progress(self, elapsed: float, budget: float | None) -> float:

@@ -1,0 +1,112 @@
+"""NES's open choices (seed 003 leaves them unsaid), measured on one setting.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/nes_choices.py --dataset mnist5k --search-seconds 120 --repeats 10
+
+1. A NES search (``mobilenetv2``, target 0.5 x the baseline's MACs, ``--search-seconds``)
+   trains the shared weights; its last checkpoint is loaded.
+2. At the baseline's H, NES gradient estimates (M = 20, sigma = 0.75) are repeated
+   ``--repeats`` times in each setting: one evaluation batch shared by all M + 1 losses with
+   BatchNorm on the batch's statistics (hasearch's default); a fresh batch per loss; a shared
+   batch with each child's BatchNorm recalibrated on 500 fixed training images (OFA).
+
+Reported per setting: consistency (mean pairwise cosine between its repeated estimates: the
+share of signal in one estimate), the cosine between its mean estimate and the default's,
+and seconds per estimate. Writes ``benchmarks/results/nes_choices.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SETTINGS = ("shared batch, batch BN", "batch per loss, batch BN", "shared batch, recalibrated BN")
+
+
+def main() -> None:
+    from hasearch.artifacts import load_weights
+    from hasearch.autohas.engine import reward_precision, scored_logits
+    from hasearch.catalog import resolve_space
+    from hasearch.cli.main import main as cli
+    from hasearch.data import make_splits, resolve_dataset
+    from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
+    from hasearch.nes.estimator import estimate
+    from hasearch.nes.strategy import CHECKPOINT, NESOptions
+    from hasearch.nes.target import ResourceTarget
+    from hasearch.supernet import BNMode, resource_model, supernet_for
+    from hasearch.supernet.scoring import calibration_images
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--search-seconds", type=int, default=120)
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    definition, data = resolve_space("mobilenetv2"), make_splits(resolve_dataset(args.dataset))
+    model = resource_model(definition.family, data.input_shape, data.num_classes)
+    base = dict(definition.space.baseline)
+    target = ResourceTarget("--target-macs", 0.5 * model.cost(base), model.cost, "MACs")
+    with tempfile.TemporaryDirectory() as root:
+        out = Path(root) / "run"
+        cli(["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", args.dataset, "--budget", f"{args.search_seconds}s",
+             "--epochs", "0.1", "--no-baseline", "--target-macs", str(round(target.value)), "--out", str(out)])  # fmt: skip
+        blob = load_weights(out / CHECKPOINT)
+    net = supernet_for(definition.family, definition.space, data.input_shape, data.num_classes).to(memory_format=torch.channels_last)
+    net.load_state_dict(blob["network"])
+    coords = OrderedCoordinates(definition.space, dimension_names(definition.space, None))
+    calibration, dtype, rho = calibration_images(data.train, count=500), reward_precision(torch.device("cpu")), NESOptions().rho
+    generator = torch.Generator().manual_seed(0)
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randperm(len(data.val), generator=generator)[:256]
+        return data.val.x[idx].contiguous(memory_format=torch.channels_last), data.val.y[idx]
+
+    def loss(point: np.ndarray, x: torch.Tensor, y: torch.Tensor, recalibrate: bool) -> float:
+        config = coords.config(coords.child(point), base)
+        arch = net.arch_of(config)
+        if recalibrate:
+            net.recalibrate(arch, calibration)
+            net.eval()
+            with torch.no_grad(), net.bn_mode(BNMode.RUNNING):
+                logits = net(x, arch).float()
+        else:
+            logits = scored_logits(net, x, arch, dtype=dtype)
+        return float(F.cross_entropy(logits, y)) + rho * target.penalty(config)
+
+    def one_estimate(setting: str, rng: np.random.Generator) -> np.ndarray:
+        shared = batch()
+        fresh = setting.startswith("batch per loss")
+        recal = setting.endswith("recalibrated BN")
+        return estimate(h, lambda p: loss(p, *(batch() if fresh else shared), recal), sigma=0.75, samples=20, rng=rng)[0]
+
+    h = coords.indices_of(base)
+    estimates, seconds = {}, {}
+    for setting in SETTINGS:
+        rng = np.random.default_rng(1)
+        start = time.perf_counter()
+        estimates[setting] = [one_estimate(setting, rng) for _ in range(args.repeats)]
+        seconds[setting] = (time.perf_counter() - start) / args.repeats
+    cos = lambda a, b: float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+    default_mean = np.mean(estimates[SETTINGS[0]], axis=0)
+    results = {
+        setting: {
+            "consistency": statistics.fmean(cos(a, b) for a, b in itertools.combinations(estimates[setting], 2)),
+            "cosine_with_default_mean": cos(np.mean(estimates[setting], axis=0), default_mean),
+            "seconds_per_estimate": seconds[setting],
+        }
+        for setting in SETTINGS
+    }
+    print(json.dumps(results, indent=1))
+    out_file = Path(__file__).parent / "results" / "nes_choices.json"
+    out_file.write_text(json.dumps({"args": vars(args), "names": list(coords.names), "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Seed 003 Table 1/2 at CPU scale: NES against uniform rescaling at equal MACs.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/nes_table1.py --dataset mnist5k --seeds 0 1 2 \
+        --targets 0.75 0.5 0.25 --epochs 6 --search-budget 60
+
+For each MACs target (a fraction of the space's largest network: every width, depth and the
+input scale at its maximum) and seed, every row runs as the CLI runs it
+(``hasearch search --space mobilenetv2 --strategy ROW --target-macs T --no-baseline``):
+the uniform rows pick their configuration at once, the NES rows search for
+``--search-budget`` seconds; then the final comparison retrains the configuration from
+scratch with ``--epochs`` (validation accuracy from training on the training split, test
+accuracy from training on training + validation, the same seed). Reported: mean +- std over
+seeds of test accuracy and MACs per row and target, and NES's search time as a fraction of
+one from-scratch training of its model. Writes ``benchmarks/results/nes_table1_<dataset>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROWS = ("uniform-channel", "uniform-input", "uniform-channel-input", "nes-channel", "nes-channel-input", "nes")
+SPACE = "mobilenetv2"
+
+
+def largest_macs(dataset: str) -> float:
+    from hasearch.catalog import resolve_space
+    from hasearch.data import make_splits, resolve_dataset
+    from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
+    from hasearch.supernet import resource_model
+
+    definition = resolve_space(SPACE)
+    data = make_splits(resolve_dataset(dataset))
+    coords = OrderedCoordinates(definition.space, dimension_names(definition.space, None))
+    largest = coords.config([int(u) for u in coords.upper], definition.space.baseline)
+    return resource_model(definition.family, data.input_shape, data.num_classes).cost(largest)
+
+
+def run_row(row: str, target: float, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    from hasearch.cli.main import main
+
+    out = root / f"{row}-{target:.0f}-{seed}"
+    budget = f"{args.search_budget}s" if row.startswith("nes") else "1s"
+    argv = ["search", "--space", SPACE, "--strategy", row, "--dataset", args.dataset, "--budget", budget, "--epochs", str(args.epochs),
+            "--seed", str(seed), "--target-macs", str(round(target)), "--no-baseline", "--out", str(out)]  # fmt: skip
+    code = main(argv)
+    if code != 0:
+        return {"row": row, "target": target, "seed": seed, "error": code}
+    best = json.loads((out / "best.json").read_text())
+    found = best["found"]
+    return {
+        "row": row, "target": target, "seed": seed, "config": found["config"], "macs": found["macs"],
+        "val_accuracy": found["val_accuracy"], "test_accuracy": found["test_accuracy"],
+        "search_seconds": best["search_seconds"], "retrain_seconds": found["retrain_seconds"],
+    }  # fmt: skip
+
+
+def table(results: list[dict[str, Any]], fractions: list[float]) -> str:
+    lines = ["| row | " + " | ".join(f"{f:g}x largest: test % / MACs (M)" for f in fractions) + " |", "|---|" + "---|" * len(fractions)]
+    targets = sorted({r["target"] for r in results}, reverse=True)
+    for row in ROWS:
+        cells = []
+        for target in targets:
+            done = [r for r in results if r["row"] == row and r["target"] == target and "test_accuracy" in r]
+            if not done:
+                cells.append("-")
+                continue
+            acc = [100 * r["test_accuracy"] for r in done]
+            macs = [r["macs"] / 1e6 for r in done]
+            spread = f" +- {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+            cells.append(f"{statistics.fmean(acc):.2f}{spread} / {statistics.fmean(macs):.2f}")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--targets", type=float, nargs="+", default=[0.75, 0.5, 0.25], help="fractions of the largest network's MACs")
+    parser.add_argument("--epochs", type=float, default=6.0, help="from-scratch retraining budget of every row")
+    parser.add_argument("--search-budget", type=int, default=60, help="seconds of NES search")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS))
+    args = parser.parse_args()
+    largest = largest_macs(args.dataset)
+    results: list[dict[str, Any]] = []
+    out = Path(__file__).parent / "results" / f"nes_table1_{args.dataset.replace(':', '_').replace('/', '_')}.json"
+    with tempfile.TemporaryDirectory() as root:
+        for seed in args.seeds:
+            for fraction in args.targets:
+                for row in args.rows:
+                    results.append(run_row(row, fraction * largest, seed, args, Path(root)))
+                    print(json.dumps(results[-1]), flush=True)
+                    out.write_text(json.dumps({"args": vars(args), "largest_macs": largest, "results": results}, indent=1))
+    print(table(results, args.targets))
+    nes = [r for r in results if r["row"].startswith("nes") and "retrain_seconds" in r]
+    if nes:
+        print(f"NES search time / one from-scratch training of its model: {statistics.median(r['search_seconds'] / r['retrain_seconds'] for r in nes):.2f} (median)")
+
+
+if __name__ == "__main__":
+    main()
