@@ -4,10 +4,11 @@
 
 For each built-in space (mbconv, mobilenetv2, resnet-joint) on a 3x32x32 input, batch 1 and 32, this
 machine's threads: build the table (grid of layer shapes, thinned channels; the rest interpolated),
-and time random children as whole networks, both in the same interleaved rounds
-(time_in_rounds over the grid's layers and the children together, the fastest round of each
-counts, so that the machine's speed drift hits table and networks alike); compare the
-table's prediction (sum of layer entries) with the child's measured latency.
+with its calibration networks (the scale of whole networks to summed layers), and time
+random children (other than the calibration ones) as whole networks in the same
+interleaved rounds (build_table(..., also=...): the machine's speed drift hits table and
+networks alike); compare the table's prediction (scale x sum of layer entries) with the
+child's measured latency.
 Prints Spearman's rho and the median relative error, and writes
 ``benchmarks/results/latency_table.json``.
 """
@@ -27,13 +28,13 @@ from scipy.stats import spearmanr
 
 from hasearch.catalog import resolve_space
 from hasearch.supernet import latency_model
-from hasearch.supernet.latency import device_name, time_in_rounds, time_module
+from hasearch.supernet.latency import ROUNDS, build_table, device_name, time_module
 
 SPACES = ("mbconv", "mobilenetv2", "resnet-joint")
 SHAPE = (3, 32, 32)
 
 
-def validate(space_name: str, children: int, seed: int, cache: Path, batch: int, rounds: int) -> dict[str, object]:
+def validate(space_name: str, children: int, seed: int, cache: Path, batch: int) -> dict[str, object]:
     definition = resolve_space(space_name)
     table = latency_model(definition.family, SHAPE, 10, batch_size=batch, cache=cache)
     x = torch.rand(batch, *SHAPE).contiguous(memory_format=torch.channels_last)
@@ -42,14 +43,13 @@ def validate(space_name: str, children: int, seed: int, cache: Path, batch: int,
     rng = np.random.default_rng(seed)
     configs = [dict(definition.space.sample(rng)) for _ in range(children)]
     nets = [definition.build(c, SHAPE, 10).to(memory_format=torch.channels_last).eval() for c in configs]
-    grid = [layer for layer in table.grid(definition.space) if layer not in table.entries]
-    # the grid's layers and the whole children timed in the same interleaved rounds (the
-    # fastest round counts for each): the machine's drift hits the table and the networks alike
+    grid = table.grid(definition.space)
+    # the table built as hasearch builds it (grid layers + calibration networks), with the
+    # validation children timed in the same rounds (time_in_rounds: the fastest round of each
+    # counts), so that the machine's speed drift hits table and networks alike
     start = time.perf_counter()
-    timings = time_in_rounds([table.timing_item(layer) for layer in grid] + [(n, x) for n in nets], rounds=rounds)
+    measured = build_table(table, definition.space, seed=seed + 1000, also=[(n, x) for n in nets])
     build_seconds = time.perf_counter() - start
-    table.record(dict(zip(grid, timings[: len(grid)], strict=True)))
-    measured = timings[len(grid) :]
     predicted, interpolated = [], 0
     for config in configs:
         layers = table.layers(config)
@@ -62,8 +62,9 @@ def validate(space_name: str, children: int, seed: int, cache: Path, batch: int,
     return {
         "space": space_name,
         "batch_size": batch,
-        "rounds": rounds,
+        "min_rounds": ROUNDS,
         "grid_entries": len(grid),
+        "scale": table.scale,
         "grid_and_children_seconds": round(build_seconds, 1),
         "children": children,
         "interpolated_layers": interpolated,
@@ -80,12 +81,11 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved measurements of every child (the fastest counts)")
     args = parser.parse_args()
     results = {"device": device_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, "spaces": []}
     with tempfile.TemporaryDirectory() as cache:  # build from scratch, not from the user's cache
         for batch, name in [(b, n) for b in args.batch_sizes for n in SPACES]:
-            result = validate(name, args.children, args.seed, Path(cache), batch, args.rounds)
+            result = validate(name, args.children, args.seed, Path(cache), batch)
             results["spaces"].append(result)
             print(f"{name}, batch {batch}: {result['grid_entries']} grid entries and the children timed in {result['grid_and_children_seconds']}s; "
                   f"{result['interpolated_layers']} layers interpolated; Spearman {result['spearman']:.3f}, "

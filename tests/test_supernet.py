@@ -3,6 +3,7 @@ MACs from per-layer entries equal torch's FLOP counter, a child runs only its ow
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -143,6 +144,10 @@ def test_latency_table_sums_layers_interpolates_channels_and_caches(tmp_path) ->
     assert again.entries == table.entries and again.cost(config) == table.cost(config)
     other = MBConvLatency(MOBILENETV2, shape, 10, batch_size=8, cache=tmp_path)
     assert other.entries == {}  # another batch size is another table
+    table.scale = 1.25
+    table.save()
+    scaled = MBConvLatency(MOBILENETV2, shape, 10, cache=tmp_path)
+    assert scaled.cost(config) == pytest.approx(1.25 * again.cost(config))  # the fitted scale multiplies the sum
 
 
 def test_latency_command_builds_the_tables_of_every_family_and_refuses_bad_shapes(tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -152,6 +157,8 @@ def test_latency_command_builds_the_tables_of_every_family_and_refuses_bad_shape
     assert main(["latency", "--space", "mbconv", "--input", "1x8x8"]) == 0
     out = capsys.readouterr().out
     assert "baseline: predicted" in out and list((tmp_path / "hasearch" / "latency").glob("mbconv-*.json"))
+    saved = json.loads(next((tmp_path / "hasearch" / "latency").glob("mbconv-*.json")).read_text())
+    assert 0.3 < saved["scale"] < 3.0 and saved["built"]  # whole networks / summed layers, fitted at build time
     assert main(["latency", "--space", "mbconv", "--input", "1x8x8"]) == 0
     assert " / 0 " in capsys.readouterr().out  # second time: everything from the cache
     assert main(["latency", "--space", "resnet-joint", "--input", "1x8x8"]) == 0

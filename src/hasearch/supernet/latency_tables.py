@@ -28,7 +28,7 @@ from hasearch.models.mbconv import (
     scaled_size,
     stem_stride,
 )
-from hasearch.models.resnet_joint import MAIN_BLOCKS, STRIDES, ResBlock
+from hasearch.models.resnet_joint import MAIN_BLOCKS, STRIDES, ResBlock, build_resnet_joint
 from hasearch.space import SearchSpace
 from hasearch.supernet.latency import LatencyTable, Signature
 from hasearch.supernet.mbconv import space_values
@@ -93,6 +93,9 @@ class MBConvLatency(LatencyTable):
     def layer_macs(self, signature: Signature) -> int:
         return self.walk.layer_macs(signature)
 
+    def build_network(self, config: Mapping[str, Any]) -> nn.Module:
+        return self.family.build(config, self.input_shape, self.num_classes)
+
     def grid(self, space: SearchSpace) -> list[Signature]:
         """Every layer shape the space's children can have, channels thinned per stage."""
         plan, out = self.family.plan, set()
@@ -143,6 +146,9 @@ class ResNetJointLatency(LatencyTable):
 
     def layer_macs(self, signature: Signature) -> int:
         return self.walk.layer_macs(signature)
+
+    def build_network(self, config: Mapping[str, Any]) -> nn.Module:
+        return build_resnet_joint(config, self.input_shape, self.num_classes)
 
     def grid(self, space: SearchSpace) -> list[Signature]:
         """Every layer shape of the space's children, channels thinned to three per stage."""
