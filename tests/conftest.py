@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,3 +34,18 @@ def snapshot(path: Path) -> dict[str, str]:
         for p in sorted(path.rglob("*"))
         if p.is_file()
     }
+
+
+def kill_after_checkpoints(argv: list[str], checkpoint: Path, *, saves: int = 3, timeout: float = 120.0) -> None:
+    """Run ``hasearch`` with ``argv`` in a subprocess and SIGKILL it once ``checkpoint`` was
+    written ``saves`` times (mid-search: the process must still be running)."""
+    exe = str(Path(sys.executable).with_name("hasearch"))
+    proc = subprocess.Popen([exe, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, seen = time.monotonic() + timeout, set()
+    while len(seen) < saves and time.monotonic() < deadline and proc.poll() is None:
+        if checkpoint.exists():
+            seen.add(checkpoint.stat().st_mtime)
+        time.sleep(0.1)
+    assert proc.poll() is None and len(seen) >= saves
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +20,7 @@ from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
 from hasearch.store import RunDir
 from hasearch.supernet import MBConvSupernet
+from tests.conftest import kill_after_checkpoints
 
 
 def test_reinforce_concentrates_on_the_best_arm() -> None:
@@ -142,20 +138,10 @@ def test_derived_configuration_follows_eq_4_5_for_learned_parameters(tmp_path: P
 
 def test_autohas_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    exe = str(Path(sys.executable).with_name("hasearch"))
     args = ["search", "--space", "mbconv", "--strategy", "autohas-hp", "--dataset", "digits", "--budget", "10m",
             "--epochs", "1", "--out", str(out), "--no-baseline", "--checkpoint-every", "1"]
-    proc = subprocess.Popen([exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = out / "autohas" / "checkpoint.pt"
-    deadline = time.monotonic() + 120
-    seen: set[float] = set()
-    while len(seen) < 3 and time.monotonic() < deadline and proc.poll() is None:  # two checkpoints after the first
-        if checkpoint.exists():
-            seen.add(checkpoint.stat().st_mtime)
-        time.sleep(0.1)
-    assert proc.poll() is None and len(seen) >= 3
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoints(args, checkpoint)  # two checkpoints after the first
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["phase"] == 0 and saved["step"] > 0 and not (out / "best.json").exists()
     assert main(["resume", str(out), "--budget", "3s"]) == 0

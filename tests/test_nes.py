@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +18,7 @@ from hasearch.nes.estimator import Schedule, estimate, nes_gradient, nes_update
 from hasearch.nes.target import TOLERANCE, ResourceTarget, project, uniform_rescale
 from hasearch.store import RunDir
 from hasearch.supernet import resource_model
+from tests.conftest import kill_after_checkpoints
 
 CENTRE = np.array([4.0, 1.0, 2.0, 5.0, 3.0])
 WEIGHTS = np.array([1.0, 0.5, 2.0, 1.5, 1.0])
@@ -164,19 +160,10 @@ def test_uniform_channel_strategy_returns_its_rescale(tmp_path: Path) -> None:
 
 def test_nes_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    exe = str(Path(sys.executable).with_name("hasearch"))
     args = ["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", "digits", "--budget", "10m",
             "--epochs", "1", "--out", str(out), "--no-baseline", "--checkpoint-every", "1"]
-    proc = subprocess.Popen([exe, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     checkpoint = out / "search" / "nes_checkpoint.pt"
-    deadline, seen = time.monotonic() + 120, set()
-    while len(seen) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.exists():
-            seen.add(checkpoint.stat().st_mtime)
-        time.sleep(0.1)
-    assert proc.poll() is None and len(seen) >= 3
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoints(args, checkpoint)
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["update"] > 0 and not (out / "best.json").exists()
     assert main(["resume", str(out), "--budget", "3s"]) == 0

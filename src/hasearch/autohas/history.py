@@ -66,8 +66,4 @@ class History:
             ax.axis("off")
         fig.suptitle("AutoHAS controller: probability of each basis element over the search")
         fig.tight_layout()
-        try:
-            with self.run.writing(self.run.file(PLOT)) as tmp:
-                fig.savefig(tmp, dpi=80, format="png")
-        finally:
-            plt.close(fig)
+        self.run.save_figure(PLOT, fig)

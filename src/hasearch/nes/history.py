@@ -48,8 +48,4 @@ class NESHistory:
         ax_s.legend()
         fig.suptitle("NES (seed 003): architecture hyperparameters over the search")
         fig.tight_layout()
-        try:
-            with self.run.writing(self.run.file(PLOT)) as tmp:
-                fig.savefig(tmp, dpi=80, format="png")
-        finally:
-            plt.close(fig)
+        self.run.save_figure(PLOT, fig)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -48,6 +48,9 @@ from hasearch.nes.target import ResourceTarget, project, resource_target
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
 from hasearch.supernet import BNMode, has_supernet, supernet_for
 from hasearch.supernet.scoring import calibration_images
+
+if TYPE_CHECKING:
+    from hasearch.problem import Problem
 
 CHECKPOINT = "search/nes_checkpoint.pt"
 
@@ -105,7 +108,7 @@ class NES(SingleRunStrategy):
         if self.options.samples < 1 or self.options.weight_steps < 0 or self.options.updates < 1:
             raise UserError("NES needs samples >= 1, weight_steps >= 0 and updates >= 1")
 
-    def check(self, problem: Any, time_budget: float | None) -> None:
+    def check(self, problem: Problem, time_budget: float | None) -> None:
         if time_budget is None and self.options.max_updates is None:
             raise UserError("NES needs a time budget (--budget)")
         if not has_supernet(problem.definition.family):
@@ -113,7 +116,7 @@ class NES(SingleRunStrategy):
         coords = OrderedCoordinates(problem.space, dimension_names(problem.space, self.options.dimensions))
         self.target(problem).check_reachable(coords, problem.space.baseline)
 
-    def target(self, problem: Any) -> ResourceTarget:
+    def target(self, problem: Problem) -> ResourceTarget:
         return resource_target(problem, macs=self.options.target_macs, latency=self.options.target_latency)
 
     def run(self, context: SearchContext) -> SingleRunResult:
@@ -131,7 +134,7 @@ class _Search:
 
     def __init__(self, owner: NES, context: SearchContext) -> None:
         problem, o = context.problem, owner.options
-        self.o, self.ctx, self.seed = o, context, owner.seed
+        self.o, self.ctx = o, context
         self.base = dict(problem.space.baseline)
         self.coords = OrderedCoordinates(problem.space, dimension_names(problem.space, o.dimensions))
         self.target = owner.target(problem)
@@ -153,7 +156,8 @@ class _Search:
                 self._update_h(progress)
             self.state.elapsed = time.monotonic() - start
             latest = self.history.entries[-1]
-            self.ctx.reporter.update(key, completed=progress, description=f"nes: resource {latest['relative']:.2f} x target, sigma {latest['sigma']:.2f}")
+            status = f"nes: H's child at {latest['relative']:.2f} x target, sigma {latest['sigma']:.2f}, alpha {latest['alpha']:.2f}"
+            self.ctx.reporter.update(key, completed=progress, description=status)
             if time.monotonic() - last_save > self.o.checkpoint_seconds:
                 self.save()
                 last_save = time.monotonic()

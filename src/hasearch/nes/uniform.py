@@ -4,7 +4,7 @@ meet the same resource target as NES. The final comparison retrains it from scra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hasearch.errors import UserError
 from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
@@ -16,6 +16,9 @@ from hasearch.strategies.base import (
     SingleRunStrategy,
 )
 
+if TYPE_CHECKING:
+    from hasearch.problem import Problem
+
 
 class UniformRescale(SingleRunStrategy):
     """Every parameter of each of ``dimensions`` at one common value, meeting the target."""
@@ -25,13 +28,13 @@ class UniformRescale(SingleRunStrategy):
             raise UserError("a uniform rescale needs at least one dimension (channel, input)")
         self.dimensions, self.target_macs, self.target_latency = dimensions, target_macs, target_latency
 
-    def _groups(self, problem: Any) -> list[OrderedCoordinates]:
+    def _groups(self, problem: Problem) -> list[OrderedCoordinates]:
         return [OrderedCoordinates(problem.space, dimension_names(problem.space, (d,))) for d in self.dimensions]
 
-    def _target(self, problem: Any) -> ResourceTarget:
+    def _target(self, problem: Problem) -> ResourceTarget:
         return resource_target(problem, macs=self.target_macs, latency=self.target_latency)
 
-    def check(self, problem: Any, time_budget: float | None) -> None:
+    def check(self, problem: Problem, time_budget: float | None) -> None:
         groups, target = self._groups(problem), self._target(problem)
         all_names = tuple(n for g in groups for n in g.names)
         target.check_reachable(OrderedCoordinates(problem.space, all_names), problem.space.baseline)

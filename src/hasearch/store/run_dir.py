@@ -127,6 +127,16 @@ class RunDir:
         except OSError as exc:
             raise RunNotWritable(f"cannot write {str(target)!r} ({exc.strerror or exc})") from None
 
+    def save_figure(self, name: str, figure: Any) -> None:
+        """Save a matplotlib figure as PNG at ``name`` (atomically) and close it."""
+        import matplotlib.pyplot as plt
+
+        try:
+            with self.writing(self.file(name)) as tmp:
+                figure.savefig(tmp, dpi=80, format="png")
+        finally:
+            plt.close(figure)
+
     def read_json(self, name: str) -> Any:
         target = self.path / name
         try:
