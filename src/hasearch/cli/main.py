@@ -18,6 +18,7 @@ from rich.table import Table
 
 from hasearch import __version__
 from hasearch.catalog import builtin_space_names, resolve_space
+from hasearch.cli.export import add_export_parsers
 from hasearch.cli.latency import add_latency_parser
 from hasearch.cli.progress import RichReporter
 from hasearch.cli.show import show_run
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("dir")
     show.set_defaults(handler=cmd_show)
     add_latency_parser(sub)
+    add_export_parsers(sub)
     sub.add_parser("spaces", help="list built-in search spaces").set_defaults(handler=cmd_spaces)
     sub.add_parser("datasets", help="list built-in data sets").set_defaults(handler=cmd_datasets)
     demo = sub.add_parser("demo", help="a joint search on mnist5k in under 5 minutes")

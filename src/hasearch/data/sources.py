@@ -167,6 +167,12 @@ def _read_images(
     return ImageSet(x, y, classes)
 
 
+def read_images(paths: list[Path], *, size: tuple[int, int], channels: int) -> Tensor:
+    """Image files as one float tensor in [0, 1] (N x channels x height x width), converted
+    to grey or RGB and resized (bilinear) to ``size``; DataError naming an unreadable file."""
+    return _read_images([(p, 0) for p in paths], ("",), size=size, channels=channels).x
+
+
 # ------------------------------------------------------------------------ npz
 def _npz(file: Path) -> LoadedData:
     try:

@@ -1,0 +1,44 @@
+"""``hasearch export DIR --format torchscript|onnx`` and ``hasearch predict DIR IMAGE...``."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+
+def add_export_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    export = sub.add_parser("export", help="write a run's model as TorchScript or ONNX (raw images in [0, 1] in, class probabilities out)")
+    export.add_argument("dir")
+    export.add_argument("--format", dest="fmt", default="torchscript", help="torchscript (default) or onnx (needs hasearch[onnx])")
+    export.add_argument("--out", help="file to write (default DIR/final/model.ts or model.onnx)")
+    export.set_defaults(handler=cmd_export)
+    predict = sub.add_parser("predict", help="classify image files with a run's model")
+    predict.add_argument("dir")
+    predict.add_argument("images", nargs="+", help="image files (converted and resized to the run's input shape)")
+    predict.add_argument("--top", type=int, default=3, help="classes shown per image (default 3)")
+    predict.set_defaults(handler=cmd_predict)
+
+
+def cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from hasearch.export import export_model
+
+    path, difference = export_model(args.dir, args.fmt, args.out)
+    console.print(f"wrote {path} ({args.fmt}; largest difference from the PyTorch model on random images: {difference:.1e})")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace, console: Console) -> int:
+    from hasearch.errors import UserError
+    from hasearch.export import predict
+
+    if args.top < 1:
+        raise UserError(f"--top must be >= 1, got {args.top}")
+    table = Table(title=f"predictions of {args.dir}")
+    table.add_column("image")
+    table.add_column("class (probability)")
+    for image, ranked in zip(args.images, predict(args.dir, args.images, top=args.top), strict=True):
+        table.add_row(image, ", ".join(f"{name} ({p:.3f})" for name, p in ranked))
+    console.print(table)
+    return 0

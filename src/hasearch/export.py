@@ -1,0 +1,120 @@
+"""A run's final model as a deployable file, and predictions on image files.
+
+The exported network takes raw images in [0, 1] (N x C x H x W, the run's input shape) and
+returns class probabilities: the run's per-channel normalisation and a softmax are inside
+it. TorchScript needs nothing beyond torch; ONNX needs the ``onnx`` extra (onnx, onnxscript,
+and onnxruntime to check the file).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from hasearch.artifacts import load_final_model
+from hasearch.data.sources import read_images
+from hasearch.errors import UserError
+
+CHECK_IMAGES = 8  # random inputs the exported file is checked on
+TOLERANCE = 1e-4
+
+
+class Deployable(nn.Module):
+    """Raw images in [0, 1] -> class probabilities (normalisation, the model, softmax)."""
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.model = model.eval()
+        self.register_buffer("mean", torch.tensor(list(mean)).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(list(std)).view(1, -1, 1, 1))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return torch.softmax(self.model((images - self.mean) / self.std), dim=1)
+
+
+def deployable(run_dir: str | Path) -> tuple[Deployable, dict[str, Any]]:
+    """The run's final model wrapped for deployment, and its spec (classes, input shape)."""
+    model, spec = load_final_model(run_dir)
+    return Deployable(model, spec["mean"], spec["std"]).eval(), spec
+
+
+def export_model(run_dir: str | Path, fmt: str, out: str | Path | None = None) -> tuple[Path, float]:
+    """Write the run's model as ``fmt`` (torchscript or onnx); returns the file and the largest
+    difference between its outputs and the PyTorch model's on random images.
+
+    Raises:
+        UserError: unknown format, a missing extra, or outputs that differ by more than 1e-4.
+    """
+    if fmt not in EXPORTERS:
+        raise UserError(f"unknown export format {fmt!r} (known: {', '.join(EXPORTERS)})")
+    net, spec = deployable(run_dir)
+    path = Path(out) if out else Path(run_dir) / "final" / f"model.{SUFFIXES[fmt]}"
+    example = torch.rand(CHECK_IMAGES, *spec["input_shape"], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = net(example)
+    run_exported = EXPORTERS[fmt](net, example, path)
+    difference = float((run_exported(example) - expected).abs().max())
+    if difference > TOLERANCE:
+        raise UserError(f"the exported {fmt} model's outputs differ from PyTorch's by {difference:.2g} (> {TOLERANCE:g})")
+    return path, difference
+
+
+def _torchscript(net: Deployable, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+    """A traced module (the input size is fixed, as the model's is; the batch size is free).
+    torch marks ``torch.jit.trace`` deprecated in favour of ``torch.export``; TorchScript
+    files still load in C++ and in every torch release that reads them."""
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the resize's shape test: constant for a fixed input size
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(net, example)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    traced.save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loaded = torch.jit.load(str(path))
+    return lambda x: loaded(x).detach()
+
+
+def _onnx(net: Deployable, example: Tensor, path: Path) -> Callable[[Tensor], Tensor]:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UserError("ONNX export needs the onnx extra: pip install 'hasearch[onnx]'") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    batch = torch.export.Dim("batch", min=1)
+    logger = logging.getLogger("torch.onnx")  # it logs every torchvision operator it skips
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            # the dynamo exporter: the TorchScript-based one cannot export antialiased resizing (input_scale)
+            torch.onnx.export(net, (example,), str(path), input_names=["images"], output_names=["probabilities"],
+                              dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)  # fmt: skip
+    finally:
+        logger.setLevel(level)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
+
+
+EXPORTERS: dict[str, Callable[[Deployable, Tensor, Path], Callable[[Tensor], Tensor]]] = {"torchscript": _torchscript, "onnx": _onnx}
+SUFFIXES = {"torchscript": "ts", "onnx": "onnx"}
+
+
+def predict(run_dir: str | Path, images: Sequence[str | Path], *, top: int = 3) -> list[list[tuple[str, float]]]:
+    """The ``top`` classes and probabilities of the run's model for each image file (read
+    and resized to the run's input shape, scaled to [0, 1])."""
+    net, spec = deployable(run_dir)
+    channels, height, width = spec["input_shape"]
+    x = read_images([Path(p) for p in images], size=(height, width), channels=channels)
+    with torch.no_grad():
+        probabilities = net(x)
+    values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
+    classes = spec["classes"]
+    return [[(str(classes[i]), float(v)) for v, i in zip(row_v, row_i, strict=True)] for row_v, row_i in zip(values.tolist(), indices.tolist(), strict=True)]
