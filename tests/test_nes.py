@@ -121,7 +121,7 @@ def test_nes_search_meets_its_macs_target_end_to_end(tmp_path: Path, capsys: pyt
     model = resource_model(definition.family, (1, 8, 8), 10)
     target = round(0.6 * model.cost(definition.space.baseline))
     out = tmp_path / "run"
-    argv = ["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", "digits", "--budget", "8s",
+    argv = ["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", "digits", "--budget", "12s",
             "--epochs", "1", "--out", str(out), "--no-baseline", "--target-macs", str(target)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
@@ -131,6 +131,9 @@ def test_nes_search_meets_its_macs_target_end_to_end(tmp_path: Path, capsys: pyt
     assert history["method"] == "nes" and len(history["entries"]) >= 2
     assert [e["sigma"] for e in history["entries"]] == sorted((e["sigma"] for e in history["entries"]), reverse=True)
     assert (out / "search" / "nes.png").exists() and "NES found" in printed
+    assert main(["report", str(out)]) == 0
+    page = (out / "report.html").read_text()
+    assert "the method&#x27;s history" in page and "NES found" in page and page.count("data:image/png;base64,") == 1
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""``hasearch export DIR --format torchscript|onnx`` and ``hasearch predict DIR IMAGE...``."""
+"""``hasearch export DIR --format torchscript|onnx``, ``hasearch predict DIR IMAGE...`` and
+``hasearch report DIR``: what a user takes away from a run."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def add_export_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     predict.add_argument("images", nargs="+", help="image files (converted and resized to the run's input shape)")
     predict.add_argument("--top", type=int, default=3, help="classes shown per image (default 3)")
     predict.set_defaults(handler=cmd_predict)
+    report = sub.add_parser("report", help="write a self-contained HTML report of a run (figures also as PNG in DIR/report/)")
+    report.add_argument("dir")
+    report.add_argument("--out", help="HTML file to write (default DIR/report.html)")
+    report.set_defaults(handler=cmd_report)
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
@@ -41,4 +46,11 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     for image, ranked in zip(args.images, predict(args.dir, args.images, top=args.top), strict=True):
         table.add_row(image, ", ".join(f"{name} ({p:.3f})" for name, p in ranked))
     console.print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from hasearch.report import write_report
+
+    console.print(f"wrote {write_report(args.dir, args.out)}")
     return 0

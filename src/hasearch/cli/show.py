@@ -28,7 +28,7 @@ def show_run(path: str, console: Console) -> None:
     """
     run = RunDir.open(path, read_only=True)
     try:
-        parts = _renderables(run, path)
+        parts = renderables(run, path)
     finally:
         run.close()
     for part in parts:
@@ -44,7 +44,8 @@ def _shape_of(run: RunDir, name: str) -> Iterator[None]:
         raise damaged_file(run.file(name), exc) from None
 
 
-def _renderables(run: RunDir, path: str) -> list[RenderableType]:
+def renderables(run: RunDir, path: str) -> list[RenderableType]:
+    """Everything ``show`` prints about a run (also the summary of ``hasearch report``)."""
     parts: list[RenderableType] = []
     settings = SearchSettings.from_dict(run.read_json("settings.json"), source=str(run.file("settings.json")))
     parts.append(Text.from_markup(
