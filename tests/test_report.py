@@ -104,3 +104,19 @@ def test_report_of_a_missing_run_is_one_line(tmp_path: Path, capsys: pytest.Capt
     assert main(["report", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
+
+
+def test_compare_puts_seeds_of_one_strategy_together_and_refuses_other_problems(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    second, other = tmp_path / "second", tmp_path / "other"
+    common = ["--dataset", "digits", "--epochs", "1", "--no-baseline"]
+    assert main(["search", "--space", "mbconv", "--strategy", "random", "--trials", "3", "--seed", "1", "--out", str(second), *common]) == 0
+    assert main(["search", "--space", "mobilenetv2", "--strategy", "uniform-input", "--budget", "5s", "--out", str(other), *common]) == 0
+    out = tmp_path / "cmp.html"
+    assert main(["compare", str(finished_run), str(second), "--out", str(out)]) == 0
+    text = re.sub(r"<[^>]+>", " ", out.read_text())
+    assert re.search(r"random\s+2\s+[\d.]+ \+- [\d.]+", text) and len(_parse(out).images) == 1
+    capsys.readouterr()
+    assert main(["compare", str(finished_run), str(other), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "different problems" in err[0]
+    assert main(["compare", str(finished_run), str(other), "--out", str(out), "--force"]) == 0

@@ -24,6 +24,11 @@ def add_export_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     report.add_argument("dir")
     report.add_argument("--out", help="HTML file to write (default DIR/report.html)")
     report.set_defaults(handler=cmd_report)
+    compare = sub.add_parser("compare", help="compare runs on one space and data set (self-contained HTML)")
+    compare.add_argument("dirs", nargs="+")
+    compare.add_argument("--out", default="comparison.html", help="HTML file to write (default comparison.html)")
+    compare.add_argument("--force", action="store_true", help="compare runs of different spaces or data sets too")
+    compare.set_defaults(handler=cmd_compare)
 
 
 def cmd_export(args: argparse.Namespace, console: Console) -> int:
@@ -53,4 +58,11 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from hasearch.report import write_report
 
     console.print(f"wrote {write_report(args.dir, args.out)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from hasearch.report.compare import write_comparison
+
+    console.print(f"wrote {write_comparison(args.dirs, args.out, force=args.force)}")
     return 0

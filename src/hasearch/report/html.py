@@ -68,7 +68,7 @@ def _sections(run: RunDir, label: str) -> list[tuple[str, str]]:
         sections.append(("parameter importance", _importance_html(run, trials, figures)))
     for name in HISTORY_PLOTS:
         if run.has(name):
-            sections.append(("the method's history", _img(run.file(name).read_bytes(), name)))
+            sections.append(("the method's history", embedded_png(run.file(name).read_bytes(), name)))
     return sections
 
 
@@ -116,8 +116,9 @@ class _Figures:
             (self.folder / f"{name}.png").write_bytes(buffer.getvalue())
         except OSError as exc:
             raise RunNotWritable(f"cannot write {str(self.folder / name)!r}.png ({exc.strerror or exc})") from None
-        return _img(buffer.getvalue(), name)
+        return embedded_png(buffer.getvalue(), name)
 
 
-def _img(png: bytes, alt: str) -> str:
+def embedded_png(png: bytes, alt: str) -> str:
+    """An <img> holding the PNG itself (the page needs no other file)."""
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
