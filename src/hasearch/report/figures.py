@@ -50,16 +50,14 @@ def incumbent_figure(trials: Sequence[TrialRecord], unit: str) -> Figure | None:
         spent += float(t.cost if t.cost is not None else t.budget)
         xs_cost[t.trial_id] = spent
     floor = min(t.val_accuracy for t in trials if t.ok and t.val_accuracy is not None)
+    finished = [t for t in trials if t.finished_at is not None]
     for ax, index, label in ((axes[0], 0, "wall time (s)"), (axes[1], 1, f"compute ({unit} trained)")):
         ax.step([p[index] for p in curve], [p[2] for p in curve], where="post", color="black", label="incumbent")
-        for t in trials:
-            if t.finished_at is None:
-                continue
-            x = (t.finished_at - start) if index == 0 else xs_cost[t.trial_id]
-            if t.ok and t.val_accuracy is not None:
-                ax.scatter(x, t.val_accuracy, s=12, alpha=0.6, color="tab:blue")
-            else:
-                ax.scatter(x, floor, marker="x", color="tab:red", s=20)
+        x = {t.trial_id: (t.finished_at or start) - start if index == 0 else xs_cost[t.trial_id] for t in finished}
+        good = [t for t in finished if t.ok and t.val_accuracy is not None]
+        bad = [t for t in finished if not (t.ok and t.val_accuracy is not None)]
+        ax.scatter([x[t.trial_id] for t in good], [t.val_accuracy for t in good], s=12, alpha=0.6, color="tab:blue")
+        ax.scatter([x[t.trial_id] for t in bad], [floor] * len(bad), marker="x", color="tab:red", s=20)
         ax.set(xlabel=label, ylabel="validation accuracy")
     axes[0].legend(loc="lower right")
     fig.suptitle("incumbent over time and compute (blue: trials, red x: failed)")
@@ -119,7 +117,7 @@ def importance(trials: Sequence[TrialRecord], space: SearchSpace) -> dict[str, f
     for t in done:
         params = {n: t.config[n] for n in names}
         study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=float(t.loss)))
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=32, seed=0)  # optuna: 64; half the time, same ranking in the test
     return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
 
 
