@@ -91,7 +91,7 @@ def pareto_figure(points: Sequence[tuple[float, float, int]]) -> Figure | None:
     front = pareto_front(points)
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.scatter([p[0] for p in points], [p[1] for p in points], s=14, alpha=0.6, label="trials")
-    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", label="Pareto front")
+    ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", marker="o", label="Pareto front")
     ax.set(xlabel="MACs per image", ylabel="validation error", xscale="log")
     ax.legend()
     ax.set_title("validation error vs MACs (largest budget)")
