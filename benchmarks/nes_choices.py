@@ -4,8 +4,10 @@
 
 1. A NES search (``mobilenetv2``, target 0.5 x the baseline's MACs, ``--search-seconds``)
    trains the shared weights; its last checkpoint is loaded.
-2. At the baseline's H, NES gradient estimates (M = 20, sigma = 0.75) are repeated
-   ``--repeats`` times in each setting: one evaluation batch shared by all M + 1 losses with
+2. At the search's final H (on the target, where the classification loss, not the
+   resource term, steers), NES gradient estimates of the classification loss L_c (the
+   choices only touch L_c; the resource term is deterministic; M = 20, sigma = 0.75) are
+   repeated ``--repeats`` times in each setting: one evaluation batch shared by all M + 1 losses with
    BatchNorm on the batch's statistics (hasearch's default); a fresh batch per loss; a shared
    batch with each child's BatchNorm recalibrated on 500 fixed training images (OFA).
 
@@ -39,7 +41,7 @@ def main() -> None:
     from hasearch.data import make_splits, resolve_dataset
     from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
     from hasearch.nes.estimator import estimate
-    from hasearch.nes.strategy import CHECKPOINT, NESOptions
+    from hasearch.nes.strategy import CHECKPOINT
     from hasearch.nes.target import ResourceTarget
     from hasearch.supernet import BNMode, resource_model, supernet_for
     from hasearch.supernet.scoring import calibration_images
@@ -56,12 +58,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         out = Path(root) / "run"
         cli(["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", args.dataset, "--budget", f"{args.search_seconds}s",
-             "--epochs", "0.1", "--no-baseline", "--target-macs", str(round(target.value)), "--out", str(out)])  # fmt: skip
+             "--epochs", "0.1", "--min-budget", "0.1", "--no-baseline", "--target-macs", str(round(target.value)), "--out", str(out)])  # fmt: skip
         blob = load_weights(out / CHECKPOINT)
     net = supernet_for(definition.family, definition.space, data.input_shape, data.num_classes).to(memory_format=torch.channels_last)
     net.load_state_dict(blob["network"])
     coords = OrderedCoordinates(definition.space, dimension_names(definition.space, None))
-    calibration, dtype, rho = calibration_images(data.train, count=500), reward_precision(torch.device("cpu")), NESOptions().rho
+    calibration, dtype = calibration_images(data.train, count=500), reward_precision(torch.device("cpu"))
     generator = torch.Generator().manual_seed(0)
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +80,7 @@ def main() -> None:
                 logits = net(x, arch).float()
         else:
             logits = scored_logits(net, x, arch, dtype=dtype)
-        return float(F.cross_entropy(logits, y)) + rho * target.penalty(config)
+        return float(F.cross_entropy(logits, y))
 
     def one_estimate(setting: str, rng: np.random.Generator) -> np.ndarray:
         shared = batch()
@@ -86,7 +88,7 @@ def main() -> None:
         recal = setting.endswith("recalibrated BN")
         return estimate(h, lambda p: loss(p, *(batch() if fresh else shared), recal), sigma=0.75, samples=20, rng=rng)[0]
 
-    h = coords.indices_of(base)
+    h = np.array(blob["h"], dtype=float)
     estimates, seconds = {}, {}
     for setting in SETTINGS:
         rng = np.random.default_rng(1)
