@@ -1,7 +1,7 @@
 """``hasearch compare DIR DIR ...``: runs on one space and data set side by side, as one
 self-contained HTML page: per run and per strategy (mean +- std over its seeds) the found
 model's validation and test accuracy, MACs, search time and compute, and every run's
-incumbent over wall time in one plot."""
+incumbent over wall time and over trial compute in one figure."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def write_comparison(paths: Sequence[str], out: str | Path, *, force: bool = Fal
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hasearch compare</title><style>{STYLE}</style></head><body>"
         f"<h1>hasearch compare</h1><h2>by strategy</h2>{_strategy_table(runs)}<h2>runs</h2>{_run_table(runs)}"
-        f"<h2>incumbent over wall time</h2>{_curves(runs)}</body></html>"
+        f"<h2>incumbents over wall time and compute</h2>{_curves(runs)}</body></html>"
     )
     path = Path(out)
     path.write_text(page, encoding="utf-8")
@@ -91,22 +91,27 @@ def _run_table(runs: Sequence[RunSummary]) -> str:
         f = r.found or {}
         cells = [r.path, r.settings.strategy, str(r.settings.seed), _pct([f["val_accuracy"]]) if f.get("val_accuracy") is not None else "-",
                  _pct([f["test_accuracy"]]) if f.get("test_accuracy") is not None else "-", f"{f['macs']:,.0f}" if f.get("macs") else "-",
-                 f"{r.search_seconds:.0f}" if r.search_seconds else "-", f"{r.compute:g} {r.settings.budget_unit}"]  # fmt: skip
+                 f"{r.search_seconds:.0f}" if r.search_seconds else "-", f"{r.compute:g} {r.settings.budget_unit}" if r.compute else "- (no trials)"]  # fmt: skip
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
 def _curves(runs: Sequence[RunSummary]) -> str:
-    fig, ax = plt.subplots(figsize=(8, 4))
+    """Every run's incumbent over search wall time and over trial compute, in two panels."""
+    fig, (ax_time, ax_compute) = plt.subplots(1, 2, figsize=(12, 4))
     colours = {s: f"C{i}" for i, s in enumerate(sorted({r.settings.strategy for r in runs}))}
     for r in runs:
         colour, label = colours[r.settings.strategy], f"{r.settings.strategy} seed {r.settings.seed}"
         if r.curve:
-            ax.step([p[0] for p in r.curve], [p[2] for p in r.curve], where="post", color=colour, label=label)
+            for ax, index in ((ax_time, 0), (ax_compute, 1)):
+                ax.step([p[index] for p in r.curve], [p[2] for p in r.curve], where="post", color=colour, label=label)
         elif r.found and r.found.get("val_accuracy") is not None and r.search_seconds:  # a single-run search: its result
-            ax.scatter(r.search_seconds, r.found["val_accuracy"], color=colour, marker="*", s=80, label=label)
-    ax.set(xlabel="search wall time (s)", ylabel="validation accuracy (incumbent; * single-run result)")
-    ax.legend(fontsize=7)
+            ax_time.scatter(r.search_seconds, r.found["val_accuracy"], color=colour, marker="*", s=80, label=label)
+    units = sorted({r.settings.budget_unit for r in runs if r.curve})
+    ax_time.set(xlabel="search wall time (s)", ylabel="validation accuracy (incumbent; * single-run result)")
+    ax_compute.set(xlabel=f"trial compute ({' / '.join(units) or 'epochs'} trained)", ylabel="validation accuracy (incumbent)",
+                   title="multi-trial runs (single-run searches train no trials)")  # fmt: skip
+    ax_time.legend(fontsize=7)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
