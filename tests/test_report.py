@@ -83,7 +83,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_of_a_finished_run_is_one_self_contained_page(finished_run: Path) -> None:
     assert main(["report", str(finished_run)]) == 0
     page = _parse(finished_run / "report.html")
-    assert page.headings == ["summary", "incumbent over time and compute", "validation error vs MACs", "parameter importance"]
+    assert page.headings == ["summary", "settings", "incumbent over time and compute", "validation error vs MACs", "parameter importance"]
     assert len(page.images) == 3 and all(src.startswith("data:image/png;base64,") for src in page.images)
     assert not page.external  # opens offline
     assert sorted(p.name for p in (finished_run / "report").iterdir()) == ["importance.png", "incumbent.png", "pareto.png"]

@@ -1,7 +1,7 @@
 """``hasearch report``: one self-contained HTML page of a run (no external scripts, styles or
 fonts; figures embedded as PNG data), its figures also saved as PNG files in ``DIR/report/``.
 
-Sections: the summary (the tables of ``hasearch show``), the incumbent over wall time and
+Sections: the summary (the tables of ``hasearch show``), the settings, the incumbent over wall time and
 compute, validation error against MACs with the Pareto front, parameter importance (fANOVA
 from ``optuna.importance`` when optuna is installed) with marginal effects, and the
 method's own history for single-run searches (the plot the method saved). A run still in
@@ -61,7 +61,7 @@ def _sections(run: RunDir, label: str) -> list[tuple[str, str]]:
     settings = SearchSettings.from_dict(run.read_json("settings.json"), source=str(run.file("settings.json")))
     trials = run.db.trials()
     figures = _Figures(run)
-    sections = [("summary", _summary_html(run, label))]
+    sections = [("summary", _summary_html(run, label)), ("settings", _settings_html(settings))]
     if trials:
         sections.append(("incumbent over time and compute", figures.embed("incumbent", incumbent_figure(trials, settings.budget_unit))))
         sections.append(("validation error vs MACs", _pareto_html(trials, figures)))
@@ -77,6 +77,12 @@ def _summary_html(run: RunDir, label: str) -> str:
     for part in renderables(run, label):
         console.print(part)
     return console.export_html(inline_styles=True, code_format="<pre>{code}</pre>")
+
+
+def _settings_html(settings: SearchSettings) -> str:
+    """Every setting of the run that has a value (as ``settings.json`` holds them)."""
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in settings.to_dict().items() if v is not None)
+    return f"<table><tr><th>setting</th><th>value</th></tr>{rows}</table>"
 
 
 def _pareto_html(trials: Sequence[TrialRecord], figures: _Figures) -> str:
