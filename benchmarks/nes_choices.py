@@ -43,8 +43,8 @@ def main() -> None:
     from hasearch.nes.estimator import estimate
     from hasearch.nes.strategy import CHECKPOINT
     from hasearch.nes.target import ResourceTarget
-    from hasearch.supernet import BNMode, resource_model, supernet_for
-    from hasearch.supernet.scoring import calibration_images
+    from hasearch.supernet import resource_model, supernet_for
+    from hasearch.supernet.scoring import calibration_images, recalibrated_logits
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist5k")
@@ -73,13 +73,7 @@ def main() -> None:
     def loss(point: np.ndarray, x: torch.Tensor, y: torch.Tensor, recalibrate: bool) -> float:
         config = coords.config(coords.child(point), base)
         arch = net.arch_of(config)
-        if recalibrate:
-            net.recalibrate(arch, calibration)
-            net.eval()
-            with torch.no_grad(), net.bn_mode(BNMode.RUNNING):
-                logits = net(x, arch).float()
-        else:
-            logits = scored_logits(net, x, arch, dtype=dtype)
+        logits = recalibrated_logits(net, arch, calibration, x) if recalibrate else scored_logits(net, x, arch, dtype=dtype)
         return float(F.cross_entropy(logits, y))
 
     def one_estimate(setting: str, rng: np.random.Generator) -> np.ndarray:

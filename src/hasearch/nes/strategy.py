@@ -46,8 +46,8 @@ from hasearch.nes.estimator import Schedule, estimate, nes_update
 from hasearch.nes.history import NESHistory
 from hasearch.nes.target import ResourceTarget, project, resource_target
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
-from hasearch.supernet import BNMode, has_supernet, supernet_for
-from hasearch.supernet.scoring import calibration_images
+from hasearch.supernet import has_supernet, supernet_for
+from hasearch.supernet.scoring import calibration_images, recalibrated_logits
 
 if TYPE_CHECKING:
     from hasearch.problem import Problem
@@ -210,13 +210,7 @@ class _Search:
         arch = self.net.arch_of(config)
         if self.calibration is None:
             return scored_logits(self.net, x, arch, dtype=self.dtype)
-        self.net.recalibrate(arch, self.calibration)
-        self.net.eval()
-        try:
-            with torch.no_grad(), self.net.bn_mode(BNMode.RUNNING):
-                return self.net(x, arch).float()
-        finally:
-            self.net.train()
+        return recalibrated_logits(self.net, arch, self.calibration, x)
 
     def _result(self) -> SingleRunResult:
         rounded = self.coords.child(self.state.h)

@@ -35,17 +35,21 @@ class UniformRescale(SingleRunStrategy):
         return resource_target(problem, macs=self.target_macs, latency=self.target_latency)
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
+        self._checked(problem)
+
+    def _checked(self, problem: Problem) -> tuple[list[OrderedCoordinates], ResourceTarget]:
+        """The groups and the target, the target reachable by the groups' parameters together."""
         groups, target = self._groups(problem), self._target(problem)
         all_names = tuple(n for g in groups for n in g.names)
         target.check_reachable(OrderedCoordinates(problem.space, all_names), problem.space.baseline)
+        return groups, target
 
     def run(self, context: SearchContext) -> SingleRunResult:
         problem = context.problem
-        self.check(problem, context.time_budget)
-        target = self._target(problem)
-        config = uniform_rescale(self._groups(problem), problem.space.baseline, target)
+        groups, target = self._checked(problem)
+        config = uniform_rescale(groups, problem.space.baseline, target)
         name = "uniform-" + "-".join(self.dimensions)
-        notes = [f"{name}: {', '.join(f'{n}={config[n]}' for g in self._groups(problem) for n in g.names)}; {target.describe(config)}."]
+        notes = [f"{name}: {', '.join(f'{n}={config[n]}' for g in groups for n in g.names)}; {target.describe(config)}."]
         if not target.meets(config):
             notes.append(f"no uniform {'/'.join(self.dimensions)} rescale of this space is within 5% of {target.name}; the closest was taken.")
         context.run.write_json(SEARCH_HISTORY, {"method": name, "entries": [], "phases": [{"notes": notes, "resource": target.cost(config)}], "derived": config})

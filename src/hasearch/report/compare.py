@@ -6,7 +6,6 @@ incumbent over wall time and over trial compute in one figure."""
 from __future__ import annotations
 
 import html
-import io
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import matplotlib.pyplot as plt
 from hasearch.comparison import BEST
 from hasearch.errors import UserError
 from hasearch.report.figures import incumbent_curve
-from hasearch.report.html import STYLE, embedded_png
+from hasearch.report.html import STYLE, embedded_png, png_bytes
 from hasearch.settings import SearchSettings
 from hasearch.store import RunDir
 
@@ -113,7 +112,4 @@ def _curves(runs: Sequence[RunSummary]) -> str:
                    title="multi-trial runs (single-run searches train no trials)")  # fmt: skip
     ax_time.legend(fontsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    return embedded_png(buffer.getvalue(), "incumbents")
+    return embedded_png(png_bytes(fig), "incumbents")

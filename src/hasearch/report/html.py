@@ -110,19 +110,25 @@ class _Figures:
         self.folder = run.path / FIGURES
 
     def embed(self, name: str, figure: Figure | None) -> str:
-        import matplotlib.pyplot as plt
-
         if figure is None:
             return "<p>nothing to show yet (no finished trial)</p>"
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=80)
-        plt.close(figure)
+        png = png_bytes(figure)
         try:
             self.folder.mkdir(exist_ok=True)
-            (self.folder / f"{name}.png").write_bytes(buffer.getvalue())
+            (self.folder / f"{name}.png").write_bytes(png)
         except OSError as exc:
             raise RunNotWritable(f"cannot write {str(self.folder / name)!r}.png ({exc.strerror or exc})") from None
-        return embedded_png(buffer.getvalue(), name)
+        return embedded_png(png, name)
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """A figure as PNG (80 dpi), then closed."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
 
 
 def embedded_png(png: bytes, alt: str) -> str:

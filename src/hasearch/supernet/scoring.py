@@ -36,22 +36,35 @@ def calibration_images(train: Split, *, count: int = CALIBRATION_IMAGES, seed: i
 
 
 @torch.no_grad()
+def running_logits(net: Supernet, x: Tensor, arch: Any) -> Tensor:
+    """A child's float32 logits in eval mode on the BatchNorm running statistics (those
+    :meth:`recalibrate` just estimated); the training mode is restored afterwards."""
+    assert isinstance(net, nn.Module)
+    was_training = net.training
+    net.eval()
+    try:
+        with net.bn_mode(BNMode.RUNNING):
+            return net(x, arch).float()
+    finally:
+        net.train(was_training)
+
+
+def recalibrated_logits(net: Supernet, arch: Any, images: Tensor, x: Tensor) -> Tensor:
+    """A child's logits on ``x`` after recalibrating its BatchNorm on ``images`` (OFA)."""
+    net.recalibrate(arch, images)
+    return running_logits(net, x, arch)
+
+
+@torch.no_grad()
 def score_child(net: Supernet, arch: Any, images: Tensor, split: Split, *, batch_size: int = 500) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of one child on ``split``, after recalibrating its
     BatchNorm statistics on ``images``. The supernet's shared statistics are overwritten:
     callers that keep training restore or re-estimate them."""
     net.recalibrate(arch, images)
-    assert isinstance(net, nn.Module)
-    was_training = net.training
-    net.eval()
     total_loss, correct = 0.0, 0
-    try:
-        with net.bn_mode(BNMode.RUNNING):
-            for start in range(0, len(split), batch_size):
-                out = net(split.x[start : start + batch_size], arch)
-                y = split.y[start : start + batch_size]
-                total_loss += float(nn.functional.cross_entropy(out, y, reduction="sum"))
-                correct += int((out.argmax(1) == y).sum())
-    finally:
-        net.train(was_training)
+    for start in range(0, len(split), batch_size):
+        out = running_logits(net, split.x[start : start + batch_size], arch)
+        y = split.y[start : start + batch_size]
+        total_loss += float(nn.functional.cross_entropy(out, y, reduction="sum"))
+        correct += int((out.argmax(1) == y).sum())
     return total_loss / len(split), correct / len(split)
