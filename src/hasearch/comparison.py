@@ -41,6 +41,7 @@ class Found:
     trial: TrialRecord | None
     notes: list[str]
     network: torch.nn.Module | None = None  # a single-run method's trained network (no retraining)
+    epochs: float | None = None  # the epochs that network trained for (the baseline then trains as long)
 
 
 def reusable_val_accuracy(trials: list[TrialRecord], config: dict[str, Any] | None, settings: SearchSettings) -> float | None:
@@ -93,7 +94,7 @@ def _duration(seconds: float) -> str:
 def compare_with_baseline(
     run: RunDir, problem: Problem, settings: SearchSettings, found: Found, search_seconds: float, reporter: Reporter
 ) -> dict[str, Any]:
-    budget, best = settings.retrain_budget, found.trial
+    budget, best = _final_budget(problem, settings, found), found.trial
     base_config = dict(problem.space.baseline)
     baseline = base_model = None
     if settings.compare_baseline:
@@ -131,6 +132,13 @@ def compare_with_baseline(
         reporter.log(message)
     run.write_json(BEST, summary)
     return summary
+
+
+def _final_budget(problem: Problem, settings: SearchSettings, found: Found) -> float:
+    """The final budget; a one-stage network's own epochs, so the baseline trains as long."""
+    if found.network is not None and found.epochs is not None and problem.budget_unit == "epochs":
+        return round(max(found.epochs, 0.01), 2)
+    return settings.retrain_budget
 
 
 def _score_found(

@@ -244,7 +244,7 @@ def _search_and_compare(
     strategy = entry.make(_options(settings, problem.definition, problem.data))
     announce_retraining(problem, settings, reporter)
     notes: list[str] = []
-    network = None
+    network, trained_epochs = None, None
     if isinstance(strategy, Strategy):
         reporter.start("search", f"{entry.name} search", settings.time_budget or settings.max_trials)
         search_seconds = _multi_trial(run, problem, settings, strategy, reporter, resume=resume)
@@ -260,12 +260,12 @@ def _search_and_compare(
         start = time.monotonic()
         # single-run methods report their own phases' progress
         outcome = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
-        found, found_val, best, network = outcome.config, None, None, outcome.network
+        found, found_val, best, network, trained_epochs = outcome.config, None, None, outcome.network, outcome.epochs
         notes += outcome.notes
         search_seconds = float(run.db.get(ELAPSED, time.monotonic() - start))  # all segments of a resumed run
     for note in notes:
         reporter.log(f"note: {note}")
-    return compare_with_baseline(run, problem, settings, Found(found, found_val, best, notes, network), search_seconds, reporter)
+    return compare_with_baseline(run, problem, settings, Found(found, found_val, best, notes, network, trained_epochs), search_seconds, reporter)
 
 
 def _multi_trial(

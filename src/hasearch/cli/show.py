@@ -101,7 +101,8 @@ def _best_parts(best: Mapping[str, Any]) -> list[RenderableType]:
 def single_run_summary(history: Mapping[str, Any]) -> str:
     """One line about a single-run search, from its history file (whatever the method)."""
     entries = history.get("entries") or []
-    summarise = _SUMMARIES.get(str(history.get("method", "autohas")))
+    method = str(history.get("method", "autohas"))
+    summarise = _SUMMARIES.get(method) or _SUMMARIES.get(method.split("-")[0])
     if entries and summarise is not None:
         return summarise(entries)
     steps = [p["steps"] for p in history.get("phases") or [] if "steps" in p]
@@ -126,7 +127,19 @@ def _nes_summary(entries: list[dict[str, Any]]) -> str:
     )
 
 
-_SUMMARIES: dict[str, Callable[[list[dict[str, Any]]], str]] = {"autohas": _autohas_summary, "nes": _nes_summary}
+def _dha_summary(entries: list[dict[str, Any]]) -> str:
+    first, last = entries[0], entries[-1]
+    text = f"DHA steps: {last['step']}; lr {first['lr']:.3g} -> {last['lr']:.3g} (with the cosine decay), weight decay {first['weight_decay']:.3g} -> {last['weight_decay']:.3g}"
+    with_policy = [e for e in entries if "policy_entropy" in e]
+    if with_policy:
+        top = ", ".join(f"{a}+{b}" for a, b, _ in last.get("top_pairs", [])[:3])
+        text += f"; policy entropy {with_policy[0]['policy_entropy']:.3f} -> {with_policy[-1]['policy_entropy']:.3f} (top pairs {top})"
+    return text + " (over time: search/dha.png)"
+
+
+_SUMMARIES: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+    "autohas": _autohas_summary, "nes": _nes_summary, "dha": _dha_summary, "ista": _dha_summary,
+}  # fmt: skip
 
 
 def derivation_table(phase: Mapping[str, Any]) -> Table:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from hasearch.errors import SpaceError
-from hasearch.models import mbconv, resnet_joint
+from hasearch.models import darts, mbconv, resnet_joint
 from hasearch.models.family import InputShape, ModelFamily
 
-FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (mbconv.FAMILY, mbconv.MOBILENETV2_FAMILY, resnet_joint.FAMILY)}
+FAMILIES: dict[str, ModelFamily] = {f.name: f for f in (mbconv.FAMILY, mbconv.MOBILENETV2_FAMILY, resnet_joint.FAMILY, darts.FAMILY)}
 
 
 def get_family(name: str) -> ModelFamily:

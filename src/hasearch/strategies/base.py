@@ -158,6 +158,8 @@ class SingleRunResult:
             methods such as DHA, trained on the training split only). When given, the final
             comparison scores it as it is and does not retrain; when ``None`` the
             configuration is retrained from scratch (AutoHAS, NES).
+        epochs: With ``network``: the epochs it was trained for. The final comparison then
+            trains the baseline standalone for the same number of epochs.
 
     The method's search history is a JSON document at :data:`SEARCH_HISTORY` in the run:
     ``{"method": name, "entries": [per step or update: "step", "phase", ...],
@@ -168,6 +170,7 @@ class SingleRunResult:
     config: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     network: nn.Module | None = None
+    epochs: float | None = None
 
 
 class SingleRunStrategy(ABC):

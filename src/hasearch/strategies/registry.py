@@ -94,6 +94,27 @@ def _uniform(dimensions: tuple[str, ...]) -> Callable[[StrategyOptions], SingleR
     return make
 
 
+def _dha(components: tuple[str, ...], *, sequential: bool = False) -> Callable[[StrategyOptions], SingleRunStrategy]:
+    def make(o: StrategyOptions) -> SingleRunStrategy:
+        from hasearch.dha import DHA, DHAOptions
+
+        return DHA(options=DHAOptions(components=frozenset(components), sequential=sequential, checkpoint_seconds=o.checkpoint_seconds), seed=o.seed)
+
+    return make
+
+
+_ALL = ("nas", "da", "hpo")
+_DHA_ENTRIES = (
+    StrategyEntry("dha", "DHA (seed 001): augmentation policy, lr / weight decay and architecture in one run, no retraining", _dha(_ALL)),
+    StrategyEntry("dha-sequential", "Sequential DHA (seed 001 App. B): NAS first, then the derived architecture with online DA + HPO", _dha(_ALL, sequential=True)),
+    StrategyEntry("ista", "one-stage ISTA-NAS (seed 001 Table 1): architecture only, base augmentation and hyperparameters", _dha(("nas",))),
+    StrategyEntry("dha-nas-da", "DHA ablation (Table 3): architecture and augmentation policy jointly", _dha(("nas", "da"))),
+    StrategyEntry("dha-nas-hpo", "DHA ablation (Table 3): architecture and lr / weight decay jointly", _dha(("nas", "hpo"))),
+    StrategyEntry("dha-nas-da-sequential", "DHA ablation (Table 3): architecture first, then the augmentation policy", _dha(("nas", "da"), sequential=True)),
+    StrategyEntry("dha-nas-hpo-sequential", "DHA ablation (Table 3): architecture first, then lr / weight decay", _dha(("nas", "hpo"), sequential=True)),
+    StrategyEntry("dha-da-hpo", "DHA without NAS: online augmentation policy and lr / weight decay on the base architecture", _dha(("da", "hpo"))),
+)
+
 STRATEGIES: dict[str, StrategyEntry] = {
     e.name: e
     for e in (
@@ -113,6 +134,7 @@ STRATEGIES: dict[str, StrategyEntry] = {
         StrategyEntry("uniform-channel", "baseline of seed 003: every width scaled alike to meet the target", _uniform(("channel",)), targets=True),
         StrategyEntry("uniform-input", "baseline of seed 003: the input resolution scaled to meet the target", _uniform(("input",)), targets=True),
         StrategyEntry("uniform-channel-input", "baseline of seed 003: widths and resolution scaled together", _uniform(("channel", "input")), targets=True),
+        *_DHA_ENTRIES,
     )
 }
 

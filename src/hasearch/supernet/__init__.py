@@ -6,6 +6,8 @@
   depth, kernel, expansion, input scale) with export of any child;
 * :mod:`~hasearch.supernet.resnet_joint`: the same for ``resnet-joint`` (width, depth,
   branches);
+* :mod:`~hasearch.supernet.darts`: the DARTS one-shot cell network (every edge holds all
+  primitives; per-edge, per-op coefficients; zero ones not computed), export, MACs;
 * :mod:`~hasearch.supernet.fixed`: a fixed network for hyperparameter-only search;
 * :mod:`~hasearch.supernet.resources`: MACs of a child from per-layer entries;
 * :mod:`~hasearch.supernet.latency`, :mod:`~hasearch.supernet.latency_tables`: the
@@ -15,7 +17,8 @@
 
 :func:`supernet_for`, :func:`resource_model` and :func:`latency_model` pick the right one
 for a model family
-(factories in dicts keyed by family name; every built-in family has all three).
+(factories in dicts keyed by family name; every built-in family has a supernet and
+MACs; ``darts`` has no latency table yet).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from hasearch.errors import UserError
 from hasearch.models.family import InputShape, ModelFamily
 from hasearch.models.mbconv import MBCONV, MOBILENETV2, MBConvFamily
 from hasearch.space import SearchSpace
+from hasearch.supernet.darts import DartsMacs, DartsSupernet
 from hasearch.supernet.elastic import BNMode, recalibrate_bn
 from hasearch.supernet.fixed import FixedNetwork
 from hasearch.supernet.latency import LatencyTable
@@ -45,10 +49,12 @@ LatencyFactory = Callable[..., LatencyTable]  # (input_shape, num_classes, *, ba
 MBCONV_FAMILIES: dict[str, MBConvFamily] = {"mbconv": MBCONV, "mobilenetv2": MOBILENETV2}
 SUPERNETS: dict[str, SupernetFactory] = {name: partial(MBConvSupernet, plan) for name, plan in MBCONV_FAMILIES.items()}
 SUPERNETS["resnet-joint"] = ResNetJointSupernet
+SUPERNETS["darts"] = DartsSupernet
 _MAC_TABLES: dict[str, Callable[[InputShape, int], ResourceModel]] = {
     name: partial(MBConvMacs, plan) for name, plan in MBCONV_FAMILIES.items()
 }
 _MAC_TABLES["resnet-joint"] = ResNetJointMacs
+_MAC_TABLES["darts"] = DartsMacs
 _LATENCY_TABLES: dict[str, LatencyFactory] = {name: partial(MBConvLatency, plan) for name, plan in MBCONV_FAMILIES.items()}
 _LATENCY_TABLES["resnet-joint"] = ResNetJointLatency
 
@@ -85,6 +91,8 @@ def _factory(factories: Mapping[str, Any], family: ModelFamily, what: str) -> An
 __all__ = [
     "MBCONV_FAMILIES",
     "BNMode",
+    "DartsMacs",
+    "DartsSupernet",
     "FixedNetwork",
     "LatencyTable",
     "MBConvLatency",
