@@ -235,7 +235,7 @@ def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None
     exe = Path(sys.executable).with_name("hasearch")
     result = subprocess.run([str(exe), "search", "--space", "nope", "--dataset", "digits", "--trials", "1", "--out", str(tmp_path / "x")], check=False, capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["hasearch: error: unknown space 'nope' (built-in: mbconv, mobilenetv2, resnet-joint; or give a .yaml file)"]
+    assert result.stderr.strip().splitlines() == ["hasearch: error: unknown space 'nope' (built-in: darts, mbconv, mobilenetv2, resnet-joint; or give a .yaml file)"]
 
 
 def test_progress_lines_reach_a_log_file_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
