@@ -1,0 +1,99 @@
+"""Seed 001 Table 1/3 at CPU scale: DHA, Sequential DHA, one-stage ISTA and the ablations.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dha_table3.py --dataset mnist5k --seeds 0 1 2 --epochs 4
+
+Every row trains on the ``darts`` space's training split through the Python API with a
+fixed number of epochs (not seconds, so rows compare at equal training, whatever the load):
+
+* ``baseline``: the space's baseline cell trained standalone for ``--epochs`` with the
+  base augmentation and hyperparameters;
+* one-stage rows (``ista``, ``dha-nas-da``, ``dha-nas-hpo``, ``dha``): one run of
+  ``--epochs`` whose network is the result;
+* sequential rows (``dha-nas-da-sequential``, ``dha-nas-hpo-sequential``,
+  ``dha-sequential``): ``--epochs`` of architecture search, then the derived cell trained
+  from scratch for ``--epochs`` with the online components.
+
+Reported per row: mean +- std over seeds of test accuracy, and compute = wall seconds of the
+whole row (search + any retraining) at ``OMP_NUM_THREADS`` threads, in CPU-minutes. Writes
+``benchmarks/results/dha_table3_<dataset>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROWS = ("baseline", "ista", "dha-nas-da-sequential", "dha-nas-da", "dha-nas-hpo-sequential", "dha-nas-hpo", "dha-sequential", "dha")
+
+
+def run_row(row: str, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    import torch
+
+    from hasearch.catalog import resolve_space
+    from hasearch.data import make_splits, resolve_dataset
+    from hasearch.problem import Problem
+    from hasearch.reporting import NullReporter
+    from hasearch.store import RunDir
+    from hasearch.strategies.base import SearchContext
+    from hasearch.strategies.registry import StrategyOptions, get_strategy
+    from hasearch.train.trainer import evaluate, train_child
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    data = make_splits(resolve_dataset(args.dataset), seed=0)
+    problem = Problem(resolve_space("darts"), data, args.epochs, seed)
+    start = time.perf_counter()
+    if row == "baseline":
+        model = problem.build(problem.space.baseline)
+        train_child(model, problem.space.baseline, data, problem.budget(args.epochs), seed=seed)
+    else:
+        strategy = get_strategy(row).make(StrategyOptions(space=problem.space, seed=seed, min_budget=1, max_budget=args.epochs, eta=3))
+        epochs = 2 * args.epochs if strategy.options.sequential else args.epochs  # type: ignore[attr-defined]
+        strategy.options = dataclasses.replace(strategy.options, epochs=epochs, checkpoint_seconds=1e9)  # type: ignore[attr-defined]
+        run = RunDir.create(root / f"{row}-{seed}")
+        model = strategy.run(SearchContext(problem, run, None, NullReporter())).network
+        run.close()
+    seconds = time.perf_counter() - start
+    _, accuracy = evaluate(model.eval(), data.test)
+    return {"row": row, "seed": seed, "test_accuracy": accuracy, "seconds": seconds, "threads": torch.get_num_threads()}
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    lines = ["| row | test % (mean +- std) | compute, CPU-minutes |", "|---|---|---|"]
+    for row in ROWS:
+        done = [r for r in results if r["row"] == row]
+        if not done:
+            continue
+        acc = [100 * r["test_accuracy"] for r in done]
+        minutes = [r["seconds"] * r["threads"] / 60 for r in done]
+        spread = f" +- {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
+        lines.append(f"| {row} | {statistics.fmean(acc):.2f}{spread} | {statistics.fmean(minutes):.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=float, default=4.0, help="training epochs of a one-stage row (and of each stage of a sequential one)")
+    parser.add_argument("--rows", nargs="+", default=list(ROWS))
+    args = parser.parse_args()
+    out = Path(__file__).parent / "results" / f"dha_table3_{args.dataset.replace(':', '_').replace('/', '_')}.json"
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as root:
+        for seed in args.seeds:
+            for row in args.rows:
+                results.append(run_row(row, seed, args, Path(root)))
+                print(json.dumps(results[-1]), flush=True)
+                out.write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
