@@ -1,6 +1,6 @@
 """Seed 001 Table 1/3 at CPU scale: DHA, Sequential DHA, one-stage ISTA and the ablations.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dha_table3.py --dataset mnist5k --seeds 0 1 2 --epochs 4
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dha_table3.py --dataset mnist5k --seeds 0 1 2 --epochs 3
 
 Every row trains on the ``darts`` space's training split through the Python API with a
 fixed number of epochs (not seconds, so rows compare at equal training, whatever the load):
@@ -15,7 +15,8 @@ fixed number of epochs (not seconds, so rows compare at equal training, whatever
 
 Reported per row: mean +- std over seeds of test accuracy, and compute = wall seconds of the
 whole row (search + any retraining) at ``OMP_NUM_THREADS`` threads, in CPU-minutes. Writes
-``benchmarks/results/dha_table3_<dataset>.json``.
+``benchmarks/results/dha_table3_<dataset>_seed<k>.json`` per seed (so seeds can run as
+parallel processes, one thread each); a rerun replaces only the rows it runs; ``--report`` prints the table of every seed's file.
 """
 
 from __future__ import annotations
@@ -77,21 +78,33 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def results_path(dataset: str, seed: int) -> Path:
+    return Path(__file__).parent / "results" / f"dha_table3_{dataset.replace(':', '_').replace('/', '_')}_seed{seed}.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=float, default=4.0, help="training epochs of a one-stage row (and of each stage of a sequential one)")
+    parser.add_argument("--epochs", type=float, default=3.0, help="training epochs of a one-stage row (and of each stage of a sequential one)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS))
+    parser.add_argument("--report", action="store_true", help="print the table of the seeds' result files; train nothing")
     args = parser.parse_args()
-    out = Path(__file__).parent / "results" / f"dha_table3_{args.dataset.replace(':', '_').replace('/', '_')}.json"
     results: list[dict[str, Any]] = []
+    if args.report:
+        for seed in args.seeds:
+            results += json.loads(results_path(args.dataset, seed).read_text())["results"]
+        print(table(results))
+        return
     with tempfile.TemporaryDirectory() as root:
         for seed in args.seeds:
+            path = results_path(args.dataset, seed)
+            done: list[dict[str, Any]] = json.loads(path.read_text())["results"] if path.exists() else []
             for row in args.rows:
-                results.append(run_row(row, seed, args, Path(root)))
-                print(json.dumps(results[-1]), flush=True)
-                out.write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+                done = [r for r in done if r["row"] != row] + [run_row(row, seed, args, Path(root))]
+                print(json.dumps(done[-1]), flush=True)
+                path.write_text(json.dumps({"epochs": args.epochs, "results": done}, indent=1))  # other rows of the seed kept
+            results += [r for r in done if r["row"] in args.rows]
     print(table(results))
 
 

@@ -167,6 +167,21 @@ def test_hypergradient_matches_finite_differences() -> None:
     assert abs(fd_lr) > 1e-3 and abs(fd_wd) > 1e-4  # not a vacuous comparison
 
 
+def test_the_next_batch_surrogate_is_that_batchs_hypergradient() -> None:
+    """held_batch="next" (engine): grad L(theta') . theta'(eta), back-propagated to eta, is
+    dL(theta'(eta))/deta exactly (checked against finite differences)."""
+    model, grads, store, held = _held_problem()
+    hp = _hp(weight_decay=0.02)
+    new, _ = lookahead_sgd(_params(model), grads, store, lr=hp.lr_tensor(), weight_decay=hp.wd_tensor(), momentum=0.9, decay=DECAY)
+    at_new = {n: t.detach().requires_grad_() for n, t in new.items()}
+    loss = F.cross_entropy(functional_forward(model)(at_new, held[0]), held[1])
+    next_grads = dict(zip(at_new, torch.autograd.grad(loss, list(at_new.values())), strict=True))
+    g_lr, g_wd = hp.hypergradients(torch.stack([(next_grads[n] * new[n]).sum() for n in new]).sum())
+    fd_lr, fd_wd = _finite_differences(model, grads, store, held, *hp.values().values())
+    lr, wd = hp.values()["lr"], hp.values()["weight_decay"]
+    assert abs(g_lr / lr - fd_lr) <= 1e-5 * abs(fd_lr) and abs(g_wd / wd - fd_wd) <= 1e-4 * abs(fd_wd)
+
+
 def test_hypergradient_step_takes_the_log_space_sgd_step() -> None:
     model, grads, store, held = _held_problem()
     hp = _hp(weight_decay=0.02, hyper_lr=1e-3)

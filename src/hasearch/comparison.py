@@ -67,10 +67,15 @@ def incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list[
     return []
 
 
-def announce_retraining(problem: Problem, settings: SearchSettings, reporter: Reporter) -> None:
-    """Say, before the search starts, how long the final retraining will take."""
+def announce_retraining(problem: Problem, settings: SearchSettings, reporter: Reporter, *, returns_network: bool = False) -> None:
+    """Say, before the search starts, how long the final retraining will take (none where
+    the method's trained network is the result)."""
     if isinstance(reporter, NullReporter):
         return  # nobody would read it: spare the timing steps
+    if returns_network:
+        then = ", then the baseline trained standalone as long, to compare" if settings.compare_baseline else ""
+        reporter.log(f"{settings.time_budget or 0:.0f}s of search; its trained network is the result, no retraining{then}")
+        return
     budget, unit = settings.retrain_budget, settings.budget_unit
     trainings = 4 if settings.compare_baseline else 2
     if unit == "seconds":

@@ -242,7 +242,7 @@ def _search_and_compare(
     if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
         torch.set_num_threads(settings.threads)
     strategy = entry.make(_options(settings, problem.definition, problem.data))
-    announce_retraining(problem, settings, reporter)
+    announce_retraining(problem, settings, reporter, returns_network=isinstance(strategy, SingleRunStrategy) and strategy.returns_network)
     notes: list[str] = []
     network, trained_epochs = None, None
     if isinstance(strategy, Strategy):

@@ -42,7 +42,10 @@ class ArchitectureSearch(Protocol):
     weight_decay: float
 
     def parameters(self) -> list[Tensor]:
-        """The architecture parameters (trained by Adam on the training loss; may be empty)."""
+        """The architecture parameters (trained by Adam on the training loss; may be empty).
+
+        The same list for the object's whole life (the optimizer and its checkpoint are
+        built on it): frozen parameters stay in it and simply receive no gradient."""
 
     def step_weights(self) -> Any:
         """The supernet's architecture argument for this step (differentiable in the parameters)."""
@@ -149,7 +152,7 @@ class GumbelChoices:
         self.frozen = False
 
     def parameters(self) -> list[Tensor]:
-        return [] if self.frozen else list(self.logits.values())
+        return list(self.logits.values())  # frozen: unused by step_weights, so no gradient
 
     def step_weights(self) -> Any:
         """A hard sample per choice (the child that runs) and its straight-through gates."""

@@ -112,4 +112,4 @@ def build_engine(problem: Problem, stage: Stage, derived: Mapping[str, Any], opt
     arch = _architecture(problem, stage, base, options, seed)
     policy = AugmentationPolicy() if "da" in stage.components else None
     hyper = _hyperparameters(problem, base, options) if "hpo" in stage.components else None
-    return DHAEngine(arch=arch, data=problem.data, base=base, policy=policy, hyper=hyper, seed=seed, policy_lr=options.policy_lr)
+    return DHAEngine(arch=arch, data=problem.data, base=base, policy=policy, hyper=hyper, seed=seed, policy_lr=options.policy_lr, held_batch=options.held_batch)

@@ -10,9 +10,18 @@ Per step, on one training batch B (Alg. 1 line 2):
    gradients (single level, as the reference: one backward per step);
 5. the architecture parameters take an Adam step (betas 0.5, 0.999; line 8);
 6. theta^{t+1} = SGD step of Eq. 3 with the learning rate and weight decay as tensors, kept
-   in the graph (line 7); a loss on a fresh, un-augmented training batch at theta^{t+1} is
-   back-propagated to them and they are updated (Eq. 4, line 9); theta^{t+1} is the real
-   step (the look-ahead is committed).
+   in the graph (line 7); a training loss at theta^{t+1} is back-propagated to them and they
+   are updated (Eq. 4, line 9); theta^{t+1} is the real step (the look-ahead is committed).
+
+The loss of Eq. 4 (``held_batch``): by default the *next step's* training batch. Step t+1
+computes grad L(theta^{t+1}; B_{t+1}) anyway, and dL/deta = grad L . dtheta^{t+1}/deta is
+exact, so ``eta`` is updated at the start of step t+1, before its own SGD step: the same
+schedule as a separate held batch after step t, at no extra forward or backward (the
+hypergradient descent of Baydin et al. 2018). Departure: the reference draws another
+batch; with ``held_batch="fresh"`` a fresh, un-augmented training batch is drawn and run
+at theta^{t+1} (BatchNorm on its statistics), which costs a forward and a backward: 48%
+of a full DHA step on the CIFAR-10 subset (``benchmarks/dha_step_profile.py``). A resumed
+run skips the first update (the pending look-ahead is not checkpointed).
 
 Components that are not searched keep the base configuration's values: no policy (only the
 standard augmentation), a fixed learning rate and weight decay (the same SGD arithmetic),
@@ -40,10 +49,12 @@ from hasearch.data.splits import DataSplits
 from hasearch.dha.architecture import ArchitectureSearch
 from hasearch.dha.hypergrad import LearnedHyperparameters, commit, hypergradient_step, lookahead_sgd
 from hasearch.dha.policy import AugmentationPolicy
+from hasearch.errors import UserError
 from hasearch.supernet.elastic import BNMode
 from hasearch.train.hparams import AugmentationSettings, TrainingHyperparameters
 
 GRADIENT_CLIP = 5.0
+HELD_BATCHES = ("next", "fresh")
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class DHAEngine:
             its logits take Adam steps of ``policy_lr`` (the reference: SGD, rate not published).
         hyper: Learned lr / weight decay, or None (the base configuration's, fixed).
         seed: Seeds the batch order, augmentation and Gumbel draws.
+        held_batch: Eq. 4's batch: ``"next"`` (the next step's training batch, free) or
+            ``"fresh"`` (an extra un-augmented training batch, a forward and backward more).
     """
 
     def __init__(
@@ -81,7 +94,10 @@ class DHAEngine:
         hyper: LearnedHyperparameters | None,
         seed: int,
         policy_lr: float = 1e-3,
+        held_batch: str = "next",
     ) -> None:
+        if held_batch not in HELD_BATCHES:
+            raise UserError(f"held_batch must be one of {', '.join(HELD_BATCHES)}, not {held_batch!r}")
         self.arch, self.net, self.data, self.base = arch, arch.net.to(memory_format=torch.channels_last), data, dict(base)
         self.hp = TrainingHyperparameters.from_config(base)
         self.policy, self.hyper = policy, hyper
@@ -94,6 +110,8 @@ class DHAEngine:
         self.arch_optimizer = _arch_optimizer(arch)
         self.policy_optimizer = torch.optim.Adam(policy.parameters(), lr=policy_lr, betas=(0.5, 0.999)) if policy is not None else None
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=self.hp.label_smoothing, reduction="none")
+        self.held_batch = held_batch
+        self._pending: dict[str, Tensor] = {}  # theta^{t+1}(eta) of the last step, for "next"
 
     # ----------------------------------------------------------------- batches
     def _batch(self) -> tuple[Tensor, Tensor]:
@@ -129,19 +147,24 @@ class DHAEngine:
             self.policy_optimizer.zero_grad(set_to_none=True)
             AugmentationPolicy.policy_loss(weights_p, losses).backward(retain_graph=True)
             self.policy_optimizer.step()
-        grads = self._gradients(loss)
-        held = self._weights_step(grads, lr, wd, step_weights)
+        grads, raw = self._gradients(loss)
+        next_loss = self._next_batch_hypergradient(raw, float(loss.detach()))
+        if next_loss is not None:
+            lr, wd = self._hyperparameters(progress)  # eta^{t+1}, updated on this batch
+        fresh_loss = self._weights_step(grads, lr, wd, step_weights)
+        held = fresh_loss if fresh_loss is not None else next_loss
         self.arch.after_update(progress)
         return StepRecord(float(loss.detach()), held, float(lr.detach()), float(wd.detach()))
 
-    def _gradients(self, loss: Tensor) -> dict[str, Tensor]:
-        """One backward: the gradients of the weights the child used (clipped at norm 5,
-        returned) and of the architecture parameters (Adam step). Weights the child did not
-        use get no gradient and are not touched, as torch.optim skips them."""
+    def _gradients(self, loss: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """One backward: the gradients of the weights the child used (clipped at norm 5, and
+        as computed: returned) and of the architecture parameters (Adam step). Weights the
+        child did not use get no gradient and are not touched, as torch.optim skips them."""
         names = list(self.params)
         arch_params = self.arch.parameters()
         grads = torch.autograd.grad(loss, [self.params[n] for n in names] + arch_params, allow_unused=True)
         used = {n: g for n, g in zip(names, grads[: len(names)], strict=True) if g is not None}
+        raw = used
         norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in used.values()])))
         if norm > GRADIENT_CLIP:
             used = {n: g * (GRADIENT_CLIP / norm) for n, g in used.items()}
@@ -150,7 +173,18 @@ class DHAEngine:
                 p.grad = g
             self.arch_optimizer.step()
             self.arch_optimizer.zero_grad(set_to_none=True)
-        return used
+        return used, raw
+
+    def _next_batch_hypergradient(self, raw: Mapping[str, Tensor], loss: float) -> float | None:
+        """Eq. 4 on this step's batch for the previous step's look-ahead (``held_batch="next"``):
+        grad L(theta^{t+1}) . theta^{t+1}(eta), back-propagated to eta (exact, first order in
+        theta^{t+1}). Returns this batch's loss, or None where nothing was pending."""
+        pending, self._pending = self._pending, {}
+        common = [n for n in raw if n in pending]
+        if self.hyper is None or not common:
+            return None
+        self.hyper.update(torch.stack([(raw[n].detach() * pending[n]).sum() for n in common]).sum())
+        return loss
 
     def _hyperparameters(self, progress: float) -> tuple[Tensor, Tensor]:
         """This step's lr (cosine decay over the search) and weight decay, as tensors."""
@@ -161,11 +195,15 @@ class DHAEngine:
 
     def _weights_step(self, grads: dict[str, Tensor], lr: Tensor, wd: Tensor, step_weights: Any) -> float | None:
         """Eq. 3 (the real step) and, with learned hyperparameters, Eq. 4 on a held batch."""
-        params = {n: self.params[n].detach() for n in grads}
+        pending = self.hyper is not None and self.held_batch == "next"
+        # the pending look-ahead's graph keeps w (for d/dwd): a copy, since commit overwrites w in place
+        params = {n: self.params[n].detach().clone() if pending else self.params[n].detach() for n in grads}
         momentum = {n: self.buffers[n] for n in grads if n in self.buffers}
         new, buffers = lookahead_sgd(params, grads, momentum, lr=lr, weight_decay=wd, momentum=self.hp.momentum, decay=self.decay)
         held = None
-        if self.hyper is not None:
+        if pending:
+            self._pending = new
+        elif self.hyper is not None:
             xh, yh = self._batch()
             xh = xh.contiguous(memory_format=torch.channels_last)
             held = hypergradient_step(self.net, new, xh, yh, self.hyper, forward=self._held_forward(_detached(step_weights)))

@@ -54,6 +54,9 @@ class DHAOptions:
             child (the rest trains exactly the child that is returned).
         policy_lr: Adam's step on the policy logits.
         hyper_lr: The step of log lr and log weight decay on their hypergradient.
+        held_batch: Eq. 4's batch: ``"next"``, the next step's training batch (no extra
+            forward or backward), or ``"fresh"``, an extra un-augmented training batch
+            (the reference's; see :mod:`hasearch.dha.engine`).
         history_every: Steps between history entries.
         checkpoint_seconds: Save a resumable checkpoint this often.
     """
@@ -65,6 +68,7 @@ class DHAOptions:
     freeze_at: float = 0.5
     policy_lr: float = 1e-3
     hyper_lr: float = 0.01
+    held_batch: str = "next"
     history_every: int = 10
     checkpoint_seconds: float = 60.0
 
@@ -87,6 +91,8 @@ class _State:
 
 class DHA(SingleRunStrategy):
     """One-stage (or sequential) DHA on any space with a differentiable architecture relaxation."""
+
+    returns_network = True
 
     def __init__(self, *, options: DHAOptions | None = None, seed: int = 0) -> None:
         self.options = options or DHAOptions()
@@ -152,8 +158,10 @@ class _Search:
         key = f"{self.o.method}: {stage.name}"
         self.ctx.reporter.start(key, key, 1.0)
         start, last_save = time.monotonic() - self.state.stage_elapsed, time.monotonic()
+        last: tuple[float, Any] | None = None  # the last step not yet in the history
         while (progress := self._progress(stage)) < 1.0:
             record = self.engine.step(progress)
+            last = (progress, record)
             self.state.step += 1
             self.state.total_steps += 1
             now = time.monotonic()
@@ -161,10 +169,13 @@ class _Search:
             self.state.stage_elapsed = now - start
             if self.state.step % self.o.history_every == 0 or self.state.step == 1:
                 self._record(stage, progress, record)
+                last = None
                 self.ctx.reporter.update(key, completed=progress, description=f"{key}: loss {record.loss:.3f}, lr {record.lr:.3g}")
             if now - last_save > self.o.checkpoint_seconds:
                 self.save()
                 last_save = time.monotonic()
+        if last is not None:  # the history ends at the stage's final state
+            self._record(stage, *last)
         self.ctx.reporter.stop(key)
         self.history.phases.append({"stage": stage.name, "components": sorted(stage.components), "steps": self.state.step,
                                     "last_step": self.state.total_steps, "seconds": self.state.stage_elapsed,

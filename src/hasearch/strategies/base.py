@@ -176,6 +176,9 @@ class SingleRunResult:
 class SingleRunStrategy(ABC):
     """Base class of methods that search in one training run of a shared network."""
 
+    #: True where the run's trained network is the result (one-stage, no retraining).
+    returns_network: bool = False
+
     def check(self, problem: Problem, time_budget: float | None) -> None:
         """Raise UserError if this method cannot search ``problem`` (called before any write)."""
 
