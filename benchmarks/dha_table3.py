@@ -13,9 +13,9 @@ fixed number of epochs (not seconds, so rows compare at equal training, whatever
   ``dha-sequential``): ``--epochs`` of architecture search, then the derived cell trained
   from scratch for ``--epochs`` with the online components.
 
-Reported per row: mean +- std over seeds of test accuracy, and compute = wall seconds of the
+Reported per row: mean +- std over seeds of test accuracy, and compute = median over seeds of the wall seconds of the
 whole row (search + any retraining) at ``OMP_NUM_THREADS`` threads, in CPU-minutes. Writes
-``benchmarks/results/dha_table3_<dataset>_seed<k>.json`` per seed (so seeds can run as
+``benchmarks/results/dha_table3_<dataset>_e<epochs>_seed<k>.json`` per seed (so seeds can run as
 parallel processes, one thread each); a rerun replaces only the rows it runs; ``--report`` prints the table of every seed's file.
 """
 
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 ROWS = ("baseline", "ista", "dha-nas-da-sequential", "dha-nas-da", "dha-nas-hpo-sequential", "dha-nas-hpo", "dha-sequential", "dha")
+#: Extra rows (``--rows``): a strategy with changed DHAOptions, e.g. Eq. 4 on an extra held batch.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"dha-fresh": ("dha", {"held_batch": "fresh"}), "dha-sequential-fresh": ("dha-sequential", {"held_batch": "fresh"})}
 
 
 def run_row(row: str, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -54,9 +56,10 @@ def run_row(row: str, seed: int, args: argparse.Namespace, root: Path) -> dict[s
         model = problem.build(problem.space.baseline)
         train_child(model, problem.space.baseline, data, problem.budget(args.epochs), seed=seed)
     else:
-        strategy = get_strategy(row).make(StrategyOptions(space=problem.space, seed=seed, min_budget=1, max_budget=args.epochs, eta=3))
+        name, changes = VARIANTS.get(row, (row, {}))
+        strategy = get_strategy(name).make(StrategyOptions(space=problem.space, seed=seed, min_budget=1, max_budget=args.epochs, eta=3))
         epochs = 2 * args.epochs if strategy.options.sequential else args.epochs  # type: ignore[attr-defined]
-        strategy.options = dataclasses.replace(strategy.options, epochs=epochs, checkpoint_seconds=1e9)  # type: ignore[attr-defined]
+        strategy.options = dataclasses.replace(strategy.options, epochs=epochs, checkpoint_seconds=1e9, **changes)  # type: ignore[attr-defined]
         run = RunDir.create(root / f"{row}-{seed}")
         model = strategy.run(SearchContext(problem, run, None, NullReporter())).network
         run.close()
@@ -66,20 +69,20 @@ def run_row(row: str, seed: int, args: argparse.Namespace, root: Path) -> dict[s
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| row | test % (mean +- std) | compute, CPU-minutes |", "|---|---|---|"]
-    for row in ROWS:
+    lines = ["| row | test % (mean +- std) | compute, CPU-minutes (median) |", "|---|---|---|"]
+    for row in (*ROWS, *VARIANTS):
         done = [r for r in results if r["row"] == row]
         if not done:
             continue
         acc = [100 * r["test_accuracy"] for r in done]
         minutes = [r["seconds"] * r["threads"] / 60 for r in done]
         spread = f" +- {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
-        lines.append(f"| {row} | {statistics.fmean(acc):.2f}{spread} | {statistics.fmean(minutes):.2f} |")
+        lines.append(f"| {row} | {statistics.fmean(acc):.2f}{spread} | {statistics.median(minutes):.2f} |")
     return "\n".join(lines)
 
 
-def results_path(dataset: str, seed: int) -> Path:
-    return Path(__file__).parent / "results" / f"dha_table3_{dataset.replace(':', '_').replace('/', '_')}_seed{seed}.json"
+def results_path(dataset: str, epochs: float, seed: int) -> Path:
+    return Path(__file__).parent / "results" / f"dha_table3_{dataset.replace(':', '_').replace('/', '_')}_e{epochs:g}_seed{seed}.json"
 
 
 def main() -> None:
@@ -93,12 +96,12 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     if args.report:
         for seed in args.seeds:
-            results += json.loads(results_path(args.dataset, seed).read_text())["results"]
+            results += json.loads(results_path(args.dataset, args.epochs, seed).read_text())["results"]
         print(table(results))
         return
     with tempfile.TemporaryDirectory() as root:
         for seed in args.seeds:
-            path = results_path(args.dataset, seed)
+            path = results_path(args.dataset, args.epochs, seed)
             done: list[dict[str, Any]] = json.loads(path.read_text())["results"] if path.exists() else []
             for row in args.rows:
                 done = [r for r in done if r["row"] != row] + [run_row(row, seed, args, Path(root))]

@@ -122,6 +122,17 @@ def test_the_hypergradient_on_the_next_batch_costs_no_extra_forward(digits: Data
         _engine(digits, "darts", {"hpo"}, held_batch="held")  # type: ignore[arg-type]
 
 
+def test_the_policy_takes_the_place_of_crop_and_flip_and_cutout_follows_it(digits: DataSplits) -> None:
+    """As the reference's DA transform: no random crop / flip before the policy; the base
+    configuration's cutout after it. Without a policy the standard augmentation stays."""
+    problem = Problem(resolve_space("darts"), digits, 5)
+    with_policy = build_engine(problem, stages_for(DHAOptions(components=frozenset({"da"})))[0], {"cutout": 4}, DHAOptions(), 0)
+    assert len(with_policy.standard.ops) == 0
+    assert [type(op).__name__ for op in with_policy.cutout.ops] == ["RandomErasing"]
+    without = build_engine(problem, stages_for(DHAOptions(components=frozenset({"hpo"})))[0], {"cutout": 4}, DHAOptions(), 0)
+    assert [type(op).__name__ for op in without.standard.ops] == ["RandomCrop", "RandomErasing"]  # digits: padding 1, no flip
+
+
 def test_a_checkpoint_taken_after_some_nodes_froze_loads(digits: DataSplits) -> None:
     """The architecture optimizer's parameter list must not shrink as nodes freeze (it did:
     resuming a run whose first nodes had frozen raised in Adam.load_state_dict)."""
@@ -183,7 +194,7 @@ def test_sequential_dha_trains_the_architecture_it_derived_from_scratch(tmp_path
     args = ["search", "--space", "darts", "--strategy", "dha-sequential", "--dataset", "digits", "--budget", "10s", "--out", str(out), "--no-baseline"]
     assert main(args) == 0
     said = capsys.readouterr()
-    assert "its trained network is the result, no retraining" in said.err + said.out  # not "up to 2 trainings of 9 epochs"
+    assert "its trained network is the result (no retraining)" in said.err + said.out  # not "up to 2 trainings of 9 epochs"
     assert "trainings of" not in said.err + said.out
     history = RunDir.open(out).read_json("search/history.json")
     first, second = history["phases"]

@@ -73,8 +73,8 @@ def announce_retraining(problem: Problem, settings: SearchSettings, reporter: Re
     if isinstance(reporter, NullReporter):
         return  # nobody would read it: spare the timing steps
     if returns_network:
-        then = ", then the baseline trained standalone as long, to compare" if settings.compare_baseline else ""
-        reporter.log(f"{settings.time_budget or 0:.0f}s of search; its trained network is the result, no retraining{then}")
+        then = "; then the baseline is trained standalone as long, to compare" if settings.compare_baseline else ""
+        reporter.log(f"{settings.time_budget or 0:.0f}s of search; its trained network is the result (no retraining){then}")
         return
     budget, unit = settings.retrain_budget, settings.budget_unit
     trainings = 4 if settings.compare_baseline else 2

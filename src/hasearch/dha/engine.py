@@ -2,8 +2,12 @@
 
 Per step, on one training batch B (Alg. 1 line 2):
 
-1. the data set's standard augmentation (crop, flip, cutout of the base configuration), then
-   each sample's pair of operations drawn from the policy tau (line 3, Sec. 3.1);
+1. each sample's pair of operations drawn from the policy tau (line 3, Sec. 3.1), then the
+   base configuration's cutout; as in the reference's DA transform, the policy takes the
+   place of the data set's random crop and flip (its translations and the rest). Without a
+   policy: the standard augmentation (crop, flip, cutout). Measured, CIFAR-10 subset,
+   NAS + DA, 3 epochs, seeds 0 / 1: 38.9 / 41.65% test with crop and flip before the
+   policy, 41.9 / 41.45% without;
 2. one forward of the architecture's current child (lines 4-5) with per-sample losses;
 3. tau <- tau - grad of Eq. 2's importance-weighted loss (line 6);
 4. one backward of the mean loss gives the weights' and the architecture parameters'
@@ -38,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -101,7 +105,7 @@ class DHAEngine:
         self.arch, self.net, self.data, self.base = arch, arch.net.to(memory_format=torch.channels_last), data, dict(base)
         self.hp = TrainingHyperparameters.from_config(base)
         self.policy, self.hyper = policy, hyper
-        self.standard = BatchAugmenter.for_data(AugmentationSettings.from_config(base), data)
+        self.standard, self.cutout = _standard_augmentation(AugmentationSettings.from_config(base), data, policy is not None)
         self.generator = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
         self.params = dict(self.net.named_parameters())
@@ -132,6 +136,7 @@ class DHAEngine:
         weights_p = None
         if self.policy is not None:
             x, _, weights_p = self.policy.augment_normalised(x, self.data.mean, self.data.std, self.generator)
+            x = self.cutout(x)
         x = x.contiguous(memory_format=torch.channels_last)
         step_weights = self.arch.step_weights()
         self.net.set_training_config(self.base)
@@ -245,6 +250,15 @@ class DHAEngine:
             self.hyper.load_state_dict(state["hyper"])
         self.generator.set_state(state["generator"])
         self._order = state["order"]
+
+
+def _standard_augmentation(settings: AugmentationSettings, data: DataSplits, with_policy: bool) -> tuple[BatchAugmenter, BatchAugmenter]:
+    """(before the policy, after it): everything then nothing without a policy; with one,
+    nothing before it (no crop, no flip) and the cutout after it."""
+    none = AugmentationSettings(crop_padding=0, flip=False)
+    if not with_policy:
+        return BatchAugmenter.for_data(settings, data), BatchAugmenter.for_data(none, data)
+    return BatchAugmenter.for_data(none, data), BatchAugmenter.for_data(replace(none, cutout=settings.cutout), data)
 
 
 def _arch_optimizer(arch: ArchitectureSearch) -> torch.optim.Optimizer | None:
