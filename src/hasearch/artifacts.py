@@ -59,11 +59,12 @@ def load_final_model(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), spec
 
 
-def load_weights(path: Path) -> Any:
-    """``torch.load(path, weights_only=True)``; RunDirError naming the file if it is missing,
-    damaged or carries anything but tensors and plain containers (a pickle payload)."""
+def load_weights(path: Path, *, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` onto ``map_location`` (default the CPU: a
+    model saved on a GPU machine loads on a CPU-only one); RunDirError naming the file if it
+    is missing, damaged or carries anything but tensors and plain containers (a pickle payload)."""
     try:
-        return torch.load(path, weights_only=True)
+        return torch.load(path, weights_only=True, map_location=map_location)
     except FileNotFoundError:
         raise RunDirError(f"{str(path)!r} does not exist") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:

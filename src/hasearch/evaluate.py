@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from hasearch.device import is_out_of_memory, release_memory
 from hasearch.errors import TrialFailed
 from hasearch.problem import Problem
 from hasearch.train.cost import count_macs, count_parameters
@@ -59,10 +60,13 @@ def evaluate_config(
         metrics: dict[str, Any] = {
             "params": count_parameters(model),
             "macs": count_macs(model, problem.data.input_shape),
+            "device": problem.compute.device,
         }
         state = _load_checkpoint(model, resume_from)
         start_seconds = state.seconds
-        result = train_child(model, config, problem.data, problem.budget(budget), seed=seed, on_epoch=on_epoch, state=state)
+        result = train_child(
+            model, config, problem.data, problem.budget(budget), seed=seed, on_epoch=on_epoch, state=state, compute=problem.compute
+        )
         metrics.update(
             val_accuracy=result.val_accuracy,
             val_loss=result.val_loss,
@@ -75,17 +79,27 @@ def evaluate_config(
     except TrialFailed as exc:
         return TrialOutcome(float("inf"), error=str(exc), seconds=time.perf_counter() - start, cost=budget)
     except Exception as exc:  # noqa: BLE001 - any error inside a trial fails only that trial
-        last = traceback.extract_tb(exc.__traceback__)[-1]
-        error = f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
+        error = _describe_failure(exc, problem)
         return TrialOutcome(float("inf"), error=error, seconds=time.perf_counter() - start, cost=budget)
     cost = result.seconds - start_seconds if problem.budget_unit == "seconds" else result.epochs - result.start_epoch
     return TrialOutcome(1.0 - result.val_accuracy, metrics, seconds=time.perf_counter() - start, cost=cost)
 
 
+def _describe_failure(exc: Exception, problem: Problem) -> str:
+    """One line for a trial's exception; CUDA out-of-memory named as such (and the GPU's
+    cached memory released, so the next trial starts clean)."""
+    if is_out_of_memory(exc):
+        release_memory(problem.compute)
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return f"out of memory on {problem.compute.device}: the configuration does not fit (fewer --trials-per-gpu or a smaller batch size); {first}"
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    return f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
+
+
 def _load_checkpoint(model: torch.nn.Module, path: Path | None) -> TrainState:
     if path is None or not path.exists():
         return TrainState()
-    blob = torch.load(path, weights_only=True)
+    blob = torch.load(path, weights_only=True, map_location=next(model.parameters()).device)
     model.load_state_dict(blob["model"])
     history = [EpochReport(**r) for r in blob["history"]]
     return TrainState(int(blob["step"]), float(blob["seconds"]), blob["optimizer"], history)

@@ -14,6 +14,7 @@ saved (:func:`choose_result`; ``--keep-found`` keeps the found one).
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
@@ -87,8 +88,11 @@ def score_trained(problem: Problem, network: nn.Module, config: Mapping[str, Any
 
 
 def measure_latency(model: nn.Module, input_shape: tuple[int, int, int]) -> float:
-    """Median milliseconds of one forward pass of one image on this device (the latency
-    table's timing: warm-up, median of repeats)."""
+    """Median milliseconds of one forward pass of one image on this machine's CPU (the
+    latency table's timing: warm-up, median of repeats; a model trained on a GPU is timed
+    as a CPU copy, the device a one-image deployment runs on and the tables measure)."""
+    if next(model.parameters()).device.type != "cpu":
+        model = copy.deepcopy(model).cpu()
     was_training = model.training
     try:
         return time_module(model, torch.rand(1, *input_shape).contiguous(memory_format=torch.channels_last))
@@ -114,6 +118,7 @@ def _train(
         train_split=data.train_and_val() if test else data.train,
         eval_split=data.test if test else data.val,
         on_epoch=on_epoch,
+        compute=problem.compute,
     )
     reporter.stop(title)
     return result.val_accuracy, result.val_loss, result.seconds
@@ -157,10 +162,19 @@ def estimate_training_seconds(problem: Problem, config: Mapping[str, Any], epoch
     split = data.train_and_val()
     state = TrainState()
     run = TrainingRun.for_config(
-        model, config, data, problem.budget(epochs), seed=problem.seed, fmt=torch.channels_last, state=state, train_size=len(split)
-    )
+        model, config, data, problem.budget(epochs), seed=problem.seed, fmt=torch.channels_last, state=state,
+        train_size=len(split), compute=problem.compute,
+    )  # fmt: skip
     run.train_until(split, state, 2)  # warm-up: first steps allocate
+    _synchronize(problem)
     start, done = time.perf_counter(), state.step
     run.train_until(split, state, done + steps)
+    _synchronize(problem)
     per_step = (time.perf_counter() - start) / max(1, state.step - done)
     return per_step * run.steps_per_epoch * epochs * _EVAL_OVERHEAD
+
+
+def _synchronize(problem: Problem) -> None:
+    """Wait for the GPU's queued work, so wall-clock timings include it (no-op on the CPU)."""
+    if problem.compute.is_cuda:
+        torch.cuda.synchronize(problem.compute.torch_device)

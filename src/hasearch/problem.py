@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -12,6 +12,7 @@ from torch import nn
 
 from hasearch.catalog import SpaceDefinition
 from hasearch.data import DataSplits
+from hasearch.device import CPU, Compute
 from hasearch.space import SearchSpace
 from hasearch.train.trainer import Budget
 
@@ -26,6 +27,8 @@ class Problem:
         max_budget: The largest training budget (length of the learning-rate schedule).
         seed: Seed of the search.
         budget_unit: ``epochs`` or ``seconds`` of training time.
+        compute: Device and precision of training; ``data`` must already be on its device
+            (:meth:`on` moves it).
     """
 
     definition: SpaceDefinition
@@ -33,6 +36,11 @@ class Problem:
     max_budget: float
     seed: int = 0
     budget_unit: str = "epochs"
+    compute: Compute = CPU
+
+    def on(self, compute: Compute) -> Problem:
+        """This problem on ``compute``'s device (the data moved there once)."""
+        return replace(self, data=self.data.to(compute.torch_device), compute=compute)
 
     @property
     def space(self) -> SearchSpace:
@@ -46,5 +54,5 @@ class Problem:
 
     def build(self, config: Mapping[str, Any], *, seed: int | None = None) -> nn.Module:
         """The child network of ``config``, initialised from ``seed`` (default: the search seed)."""
-        torch.manual_seed(self.seed if seed is None else seed)
-        return self.definition.build(config, self.data.input_shape, self.data.num_classes)
+        torch.manual_seed(self.seed if seed is None else seed)  # initialised on the CPU: the same weights on every device
+        return self.definition.build(config, self.data.input_shape, self.data.num_classes).to(self.compute.torch_device)

@@ -28,6 +28,7 @@ from hasearch.comparison import (
     reusable_val_accuracy,
 )
 from hasearch.data import DataSplits, make_splits, resolve_dataset
+from hasearch.device import CPU, Compute, make_deterministic, resolve_compute
 from hasearch.errors import UserError
 from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
@@ -57,6 +58,7 @@ class PreparedSearch:
     definition: SpaceDefinition
     entry: StrategyEntry
     data: DataSplits
+    compute: Compute = CPU
 
 
 def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], None] | None = None) -> PreparedSearch:
@@ -95,7 +97,7 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
         _save_latency_tables(options.space)
     if isinstance(strategy, SingleRunStrategy):
         strategy.check(_problem(definition, prepared.data, settings), settings.time_budget)
-    return prepared
+    return replace(prepared, compute=compute_for(settings, strategy, log=log))
 
 
 def run_search(settings: SearchSettings, out: str, *, reporter: Reporter | None = None) -> dict[str, Any]:
@@ -115,7 +117,7 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     _ = run.db  # the trial database exists from the start, so even a run killed at once can be resumed
     run.write_json("settings.json", {**settings.to_dict(), "hasearch_version": __version__})
     save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
-    problem = _problem(prepared.definition, prepared.data, settings)
+    problem = _problem(prepared.definition, prepared.data, settings, prepared.compute)
     try:
         return _search_and_compare(run, problem, settings, prepared.entry, reporter or NullReporter(), resume=False)
     except UserError:
@@ -153,7 +155,8 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
     entry = get_strategy(settings.strategy)
     data = make_splits(resolve_dataset(settings.dataset), seed=settings.split_seed)
     try:
-        return _search_and_compare(run, _problem(definition, data, settings), settings, entry, reporter or NullReporter(), resume=True)
+        problem = _problem(definition, data, settings, compute_for(settings, entry.make(_options(settings, definition, data))))
+        return _search_and_compare(run, problem, settings, entry, reporter or NullReporter(), resume=True)
     finally:
         run.close()
 
@@ -232,8 +235,24 @@ def _save_latency_tables(space: SearchSpace) -> None:
         table.save()
 
 
-def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings) -> Problem:
-    return Problem(definition, data, settings.max_budget, settings.seed, settings.budget_unit)
+def compute_for(settings: SearchSettings, strategy: Strategy | SingleRunStrategy, *, log: Callable[[str], None] | None = None) -> Compute:
+    """The run's device and precision on this machine (``--device``, ``--precision``).
+
+    Raises:
+        UserError: CUDA asked for where there is none, or for a method that runs on the CPU only.
+    """
+    compute = resolve_compute(settings.device, settings.precision)
+    if compute.is_cuda and not getattr(strategy, "supports_cuda", True):
+        if settings.device != "auto":
+            raise UserError(f"--strategy {settings.strategy} runs on the CPU only in this version; use --device cpu (or auto)")
+        if log is not None:
+            log(f"{settings.strategy} runs on the CPU only in this version: training on the CPU")
+        return resolve_compute("cpu", settings.precision)
+    return compute
+
+
+def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings, compute: Compute = CPU) -> Problem:
+    return Problem(definition, data, settings.max_budget, settings.seed, settings.budget_unit).on(compute)
 
 
 def _search_and_compare(
@@ -241,6 +260,9 @@ def _search_and_compare(
 ) -> dict[str, Any]:
     if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
         torch.set_num_threads(settings.threads)
+    make_deterministic(problem.compute)
+    if problem.compute.is_cuda:
+        reporter.log(f"training on {problem.compute.describe()}")
     strategy = entry.make(_options(settings, problem.definition, problem.data))
     announce_retraining(problem, settings, reporter, returns_network=isinstance(strategy, SingleRunStrategy) and strategy.returns_network)
     notes: list[str] = []
@@ -305,12 +327,13 @@ def make_executor(settings: SearchSettings, problem: Problem, run: RunDir, repor
         seed=settings.seed,
         budget_unit=settings.budget_unit,
         threads=settings.trial_threads,
+        compute=problem.compute,
     )
     if settings.executor == "ray":
         from hasearch.execution.ray_executor import RayTrialExecutor
 
-        return RayTrialExecutor(recipe, settings.workers, settings.address)
-    return ProcessPoolTrialExecutor(recipe, settings.workers)
+        return RayTrialExecutor(recipe, settings.workers, settings.address, trials_per_gpu=settings.trials_per_gpu)
+    return ProcessPoolTrialExecutor(recipe, settings.workers, trials_per_gpu=settings.trials_per_gpu)
 
 
 def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:

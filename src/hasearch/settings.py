@@ -10,6 +10,8 @@ from typing import Any
 from hasearch.errors import UserError, damaged_file
 
 BUDGET_UNITS = ("epochs", "seconds")
+PRECISIONS = ("fp32", "bf16")
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 EXECUTORS = ("local", "ray")
 MIN_SECONDS = 1.0
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
@@ -29,6 +31,15 @@ def parse_duration(text: str) -> float:
     if total <= 0:
         raise UserError(f"--budget {text!r} must be positive")
     return total
+
+
+def check_device_words(device: object, precision: object) -> None:
+    """``--device`` and ``--precision`` are well-formed (whether this machine has the device
+    is checked when the search runs: a run may be resumed elsewhere)."""
+    if not isinstance(device, str) or not _DEVICE.match(device):
+        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if precision is not None and precision not in PRECISIONS:
+        raise UserError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,11 @@ class SearchSettings:
         target_macs: Resource target of NES and the uniform-rescale baselines, MACs per
             image (the found model is within 5% of it).
         target_latency: The same in milliseconds per image on this device (latency table).
+        device: ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``;
+            resolved on the machine that runs (or resumes) the search.
+        precision: ``fp32`` or ``bf16`` autocast of training (``None``: bf16 on CUDA, fp32 on the CPU).
+        trials_per_gpu: Pool or Ray trials that share one GPU (small models); Ray requests
+            ``1 / trials_per_gpu`` GPUs per trial.
     """
 
     space: str
@@ -93,6 +109,9 @@ class SearchSettings:
     max_latency: float | None = None
     target_macs: float | None = None
     target_latency: float | None = None
+    device: str = "auto"
+    precision: str | None = None
+    trials_per_gpu: int = 1
 
     def __post_init__(self) -> None:
         if self.time_budget is None and self.max_trials is None:
@@ -124,6 +143,9 @@ class SearchSettings:
             raise UserError("give one target: --target-macs or --target-latency, not both")
         if self.final_budget is not None and self.final_budget <= 0:
             raise UserError(f"--final-budget must be positive, got {self.final_budget}")
+        check_device_words(self.device, self.precision)
+        if self.trials_per_gpu < 1:
+            raise UserError(f"--trials-per-gpu must be >= 1, got {self.trials_per_gpu}")
 
     def check_budgets(self, *, train_size: int, batch_size: int) -> None:
         """Refuse budgets too small to train anything: less than one optimizer step (epochs;

@@ -79,6 +79,8 @@ class MixtureSupernet(MBConvSupernet):
 class DifferentiableAutoHAS(SingleRunStrategy):
     """Softmax-mixture architecture search + REINFORCE hyperparameter search (Table 3's 'Differentiable')."""
 
+    supports_cuda = False  # the mixture's architecture logits are CPU tensors
+
     def __init__(self, *, arch_lr: float = 3e-3, controller_lr: float = 0.05, warmup: float = 0.3, seed: int = 0) -> None:
         self.arch_lr, self.controller_lr, self.warmup, self.seed = arch_lr, controller_lr, warmup, seed
 

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.data.augment import BatchAugmenter, mixup
 from hasearch.data.splits import DataSplits
+from hasearch.device import CPU, Compute
 from hasearch.supernet.elastic import BNMode
 from hasearch.train.hparams import OPTIMIZERS, AugmentationSettings, TrainingHyperparameters
 
@@ -47,13 +48,22 @@ class SharedWeightsTrainer:
         val_batch: Validation images per reward.
         reward_dtype: The reward forwards' autocast precision (``torch.bfloat16``), or None
             for float32 (:func:`reward_precision` picks the default).
+        compute: The training forward's precision; the supernet is moved to the data's device.
+            W* and the real update stay float32 (autocast lowers only the forward).
     """
 
     def __init__(
-        self, supernet: nn.Module, data: DataSplits, *, seed: int, val_batch: int = 256, reward_dtype: torch.dtype | None = None
+        self,
+        supernet: nn.Module,
+        data: DataSplits,
+        *,
+        seed: int,
+        val_batch: int = 256,
+        reward_dtype: torch.dtype | None = None,
+        compute: Compute = CPU,
     ) -> None:
-        self.net = supernet.to(memory_format=torch.channels_last)
-        self.data = data
+        self.net = supernet.to(device=data.device, memory_format=torch.channels_last)
+        self.data, self.compute = data, compute
         self.val_batch, self.reward_dtype = val_batch, reward_dtype
         decay = [p for p in supernet.parameters() if p.ndim > 1]
         no_decay = [p for p in supernet.parameters() if p.ndim <= 1]
@@ -71,14 +81,14 @@ class SharedWeightsTrainer:
         return self._augmenters[settings]
 
     def _train_batch(self, size: int) -> tuple[Tensor, Tensor]:
-        if len(self._order) < size:
-            self._order = torch.randperm(len(self.data.train), generator=self.generator)
+        if len(self._order) < size:  # drawn on the CPU (the same batches on every device), moved once per epoch
+            self._order = torch.randperm(len(self.data.train), generator=self.generator).to(self.data.device)
         idx, self._order = self._order[:size], self._order[size:]
         return self.data.train.x.index_select(0, idx), self.data.train.y.index_select(0, idx)
 
     def _val_batch(self) -> tuple[Tensor, Tensor]:
         n = len(self.data.val)
-        idx = torch.randperm(n, generator=self.generator)[: min(self.val_batch, n)]
+        idx = torch.randperm(n, generator=self.generator)[: min(self.val_batch, n)].to(self.data.device)
         x = self.data.val.x.index_select(0, idx).contiguous(memory_format=torch.channels_last)
         return x, self.data.val.y.index_select(0, idx)
 
@@ -103,10 +113,10 @@ class SharedWeightsTrainer:
         x, ya, yb, lam = mixup(x, y, hp.mixup_alpha, self.generator)
         self.net.set_training_config(config)
         self.net.train()
-        with self.net.bn_mode(BNMode.TRAIN):
-            out = self.net(x, arch)
         loss_fn = nn.CrossEntropyLoss(label_smoothing=hp.label_smoothing)
-        loss = loss_fn(out, ya) if lam >= 1.0 else lam * loss_fn(out, ya) + (1 - lam) * loss_fn(out, yb)
+        with self.net.bn_mode(BNMode.TRAIN), self.compute.autocast():
+            out = self.net(x, arch)
+            loss = loss_fn(out, ya) if lam >= 1.0 else lam * loss_fn(out, ya) + (1 - lam) * loss_fn(out, yb)
         self.net.zero_grad(set_to_none=True)
         loss.backward()
         return float(loss.detach())
@@ -152,7 +162,7 @@ class SharedWeightsTrainer:
         if not math.isfinite(loss):
             return self._failed(loss, arch, paired), optimizer
         w_star = temporary_weights(optimizer, self.names)  # W and the optimizer state are untouched
-        if not all(bool(torch.isfinite(w).all()) for w in w_star.values()):
+        if not bool(torch.stack([torch.isfinite(w).all() for w in w_star.values()]).all()):  # one device sync
             return self._failed(loss, arch, paired), optimizer
         accuracy, before = self.reward_of(w_star, arch, paired=paired)
         return StepResult(loss, accuracy, before), optimizer

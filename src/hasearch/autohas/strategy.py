@@ -92,10 +92,10 @@ class AutoHASOptions:
     paired_reward: bool = True
     reward_precision: str = "auto"
 
-    def reward_dtype(self) -> torch.dtype | None:
-        """The reward forwards' autocast dtype (None: float32)."""
+    def reward_dtype(self, device: torch.device = torch.device("cpu")) -> torch.dtype | None:
+        """The reward forwards' autocast dtype on ``device`` (None: float32)."""
         if self.reward_precision == "auto":
-            return reward_precision(torch.device("cpu"))
+            return reward_precision(device)
         return REWARD_PRECISIONS[self.reward_precision]
 
 
@@ -153,7 +153,10 @@ class AutoHAS(SingleRunStrategy):
         phases = self.phases(problem)
         torch.manual_seed(self.seed)
         net = self._network(problem)
-        trainer = SharedWeightsTrainer(net, problem.data, seed=self.seed, val_batch=options.val_batch, reward_dtype=options.reward_dtype())
+        trainer = SharedWeightsTrainer(
+            net, problem.data, seed=self.seed, val_batch=options.val_batch,
+            reward_dtype=options.reward_dtype(problem.compute.torch_device), compute=problem.compute,
+        )  # fmt: skip
         state = _RunState(base=dict(problem.space.baseline))
         if context.resume and context.run.has(CHECKPOINT):
             state = _load(context, trainer)

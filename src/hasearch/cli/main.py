@@ -24,7 +24,7 @@ from hasearch.cli.progress import RichReporter
 from hasearch.cli.show import show_run
 from hasearch.data.sources import BUILTIN
 from hasearch.errors import UserError
-from hasearch.settings import BUDGET_UNITS, EXECUTORS, SearchSettings, parse_duration
+from hasearch.settings import BUDGET_UNITS, EXECUTORS, PRECISIONS, SearchSettings, parse_duration
 from hasearch.space import Role
 from hasearch.strategies.registry import STRATEGIES
 
@@ -71,6 +71,12 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                    help="budget of the final retraining (default --max-budget)")
     p.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1)")
     p.add_argument("--threads", type=int, help="CPU threads per training process (default: all cores in-process, cores / workers in a pool)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N: where every trial, single-run search "
+                   "and the final retraining train (default auto: CUDA when available, else the CPU)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="training precision: bf16 autocast with float32 master weights, or fp32 (default bf16 on CUDA, fp32 on the CPU)")
+    p.add_argument("--trials-per-gpu", type=int, default=1,
+                   help="with --workers/--executor ray on CUDA: trials sharing one GPU (default 1; Ray requests 1/K GPU per trial)")
     p.add_argument("--executor", choices=EXECUTORS, default="local", help="local processes or a Ray cluster")
     p.add_argument("--address", help="address of a running Ray cluster (default: start a local one)")
     p.add_argument("--no-baseline", dest="compare_baseline", action="store_false",
@@ -149,6 +155,9 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         max_latency=args.max_latency,
         target_macs=args.target_macs,
         target_latency=args.target_latency,
+        device=args.device,
+        precision=args.precision,
+        trials_per_gpu=args.trials_per_gpu,
     )
 
 

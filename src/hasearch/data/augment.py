@@ -58,5 +58,5 @@ def mixup(x: Tensor, y: Tensor, alpha: float, generator: torch.Generator) -> tup
     if alpha <= 0:
         return x, y, y, 1.0
     lam = float(torch.distributions.Beta(alpha, alpha).sample())
-    perm = torch.randperm(len(y), generator=generator)
+    perm = torch.randperm(len(y), generator=generator).to(x.device)  # drawn on the CPU: the same partners on every device
     return x.mul(lam).add_(x[perm], alpha=1.0 - lam), y, y[perm], lam

@@ -7,7 +7,7 @@ are normalised per channel with statistics of the training split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from sklearn.model_selection import train_test_split
@@ -50,6 +50,17 @@ class DataSplits:
     def input_shape(self) -> tuple[int, int, int]:
         c, h, w = self.train.x.shape[1:]
         return int(c), int(h), int(w)
+
+    @property
+    def device(self) -> torch.device:
+        return self.train.x.device
+
+    def to(self, device: torch.device | str) -> DataSplits:
+        """The splits on ``device`` (moved once; ``self`` when already there)."""
+        if torch.device(device) == self.device:
+            return self
+        move = lambda s: Split(s.x.to(device), s.y.to(device))
+        return replace(self, train=move(self.train), val=move(self.val), test=move(self.test))
 
     def train_and_val(self) -> Split:
         """Training and validation together, for retraining the final configuration."""

@@ -93,6 +93,7 @@ class DHA(SingleRunStrategy):
     """One-stage (or sequential) DHA on any space with a differentiable architecture relaxation."""
 
     returns_network = True
+    supports_cuda = False  # the ISTA codes, Gumbel gates, policy and hypergradient tensors are CPU tensors
 
     def __init__(self, *, options: DHAOptions | None = None, seed: int = 0) -> None:
         self.options = options or DHAOptions()

@@ -9,7 +9,9 @@ import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
+from hasearch.device import worker_device
 from hasearch.evaluate import TrialOutcome
 from hasearch.execution.base import TrialTask, run_task
 from hasearch.execution.recipe import ProblemRecipe
@@ -37,10 +39,15 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _init_worker(recipe: ProblemRecipe, parent: int) -> None:
+def _init_worker(recipe: ProblemRecipe, parent: int, counter: Any, trials_per_gpu: int) -> None:
+    """Build the problem on this worker's device: worker k (in start order) takes GPU
+    k // trials_per_gpu, round robin over the visible GPUs."""
     global _PROBLEM
     _die_with_parent(parent)
-    _PROBLEM = recipe.build()
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    _PROBLEM = recipe.build(worker_device(recipe.compute, index, trials_per_gpu=trials_per_gpu))
 
 
 def _run_in_worker(task: TrialTask) -> TrialOutcome:
@@ -55,15 +62,17 @@ class ProcessPoolTrialExecutor:
     the pool is restarted and the search goes on.
     """
 
-    def __init__(self, recipe: ProblemRecipe, workers: int) -> None:
+    def __init__(self, recipe: ProblemRecipe, workers: int, *, trials_per_gpu: int = 1) -> None:
         self.recipe = recipe
-        self.workers = workers
+        self.workers, self.trials_per_gpu = workers, trials_per_gpu
         self._pool = self._new_pool()
         self._futures: dict[Future[TrialOutcome], TrialTask] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP start is unsafe
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=(self.recipe, os.getpid()))
+        counter = context.Value("i", 0)  # the workers' start order, for GPU placement
+        initargs = (self.recipe, os.getpid(), counter, self.trials_per_gpu)
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker, initargs=initargs)
 
     @property
     def capacity(self) -> int:

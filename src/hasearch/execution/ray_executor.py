@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import replace
 from typing import Any
 
 from hasearch.errors import UserError
@@ -37,7 +38,8 @@ def check_ray_address(address: str) -> None:
 
 class _TrialActor:
     def __init__(self, recipe: ProblemRecipe) -> None:
-        self.problem = recipe.build()
+        compute = recipe.compute
+        self.problem = recipe.build(replace(compute, device="cuda:0") if compute.is_cuda else compute)
 
     def run(self, task: TrialTask) -> TrialOutcome:
         return run_task(self.problem, task)
@@ -46,7 +48,7 @@ class _TrialActor:
 class RayTrialExecutor:
     """Evaluates tasks on ``workers`` Ray actors."""
 
-    def __init__(self, recipe: ProblemRecipe, workers: int, address: str | None = None) -> None:
+    def __init__(self, recipe: ProblemRecipe, workers: int, address: str | None = None, *, trials_per_gpu: int = 1) -> None:
         try:
             import psutil  # noqa: F401 - the watchdog's
             import ray
@@ -62,7 +64,10 @@ class RayTrialExecutor:
             ray.init(**kwargs)
         self._watchdog = start_watchdog(os.getpid()) if self._owns_cluster else None
         self._recipe = recipe
-        self._actor_class = ray.remote(num_cpus=1)(_TrialActor)
+        # on CUDA each trial asks Ray for 1/K of a GPU, so Ray places it on a GPU node and sets
+        # CUDA_VISIBLE_DEVICES: inside the actor its GPU is cuda:0
+        gpus = 1.0 / trials_per_gpu if recipe.compute.is_cuda else 0
+        self._actor_class = ray.remote(num_cpus=1, num_gpus=gpus)(_TrialActor)
         self._idle = [self._actor_class.remote(recipe) for _ in range(workers)]
         self.workers = workers
         self._running: dict[Any, tuple[TrialTask, Any]] = {}

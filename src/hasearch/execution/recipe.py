@@ -8,6 +8,7 @@ import torch
 
 from hasearch.catalog import resolve_space
 from hasearch.data import make_splits, resolve_dataset
+from hasearch.device import Compute, make_deterministic
 from hasearch.problem import Problem
 
 
@@ -26,10 +27,14 @@ class ProblemRecipe:
     seed: int
     budget_unit: str
     threads: int
+    compute: Compute = Compute()  # the driver's resolved device; workers place themselves with ``on``
 
-    def build(self) -> Problem:
+    def build(self, compute: Compute | None = None) -> Problem:
+        """The problem, its data on ``compute``'s device (default the recipe's)."""
+        compute = compute or self.compute
         torch.set_num_threads(self.threads)
+        make_deterministic(compute)
         definition = resolve_space(self.space_file)
         data = make_splits(resolve_dataset(self.dataset), seed=self.split_seed)
-        return Problem(definition, data, self.max_budget, self.seed, self.budget_unit)
+        return Problem(definition, data, self.max_budget, self.seed, self.budget_unit).on(compute)
 

@@ -139,8 +139,8 @@ class _Search:
         self.coords = OrderedCoordinates(problem.space, dimension_names(problem.space, o.dimensions))
         self.target = owner.target(problem)
         self.net = supernet_for(problem.definition.family, problem.space, problem.data.input_shape, problem.data.num_classes)
-        self.trainer = SharedWeightsTrainer(self.net, problem.data, seed=owner.seed, val_batch=o.eval_batch)
-        self.dtype = reward_precision(torch.device("cpu"))
+        self.trainer = SharedWeightsTrainer(self.net, problem.data, seed=owner.seed, val_batch=o.eval_batch, compute=problem.compute)
+        self.dtype = reward_precision(problem.compute.torch_device)
         self.rng = np.random.default_rng(owner.seed)
         self.calibration = calibration_images(problem.data.train, count=500, seed=owner.seed) if o.recalibrate else None
         self.state = _State(self.coords.indices_of(self.base))

@@ -178,6 +178,9 @@ class SingleRunStrategy(ABC):
 
     #: True where the run's trained network is the result (one-stage, no retraining).
     returns_network: bool = False
+    #: False where the method's own tensors (architecture codes, policy) live on the CPU
+    #: only: ``--device auto`` then trains it on the CPU, ``--device cuda`` exits 2.
+    supports_cuda: bool = True
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
         """Raise UserError if this method cannot search ``problem`` (called before any write)."""

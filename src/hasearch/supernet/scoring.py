@@ -32,7 +32,7 @@ def calibration_images(train: Split, *, count: int = CALIBRATION_IMAGES, seed: i
     """A fixed, seeded subset of the training images (the same for every child)."""
     generator = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(train), generator=generator)[: min(count, len(train))]
-    return train.x[index]
+    return train.x[index.to(train.x.device)]
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, *input_shape))
+        model(torch.zeros(1, *input_shape, device=next(model.parameters()).device))
     model.train(was_training)
     return counter.get_total_flops() // 2
 

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from hasearch.data.augment import BatchAugmenter, mixup
 from hasearch.data.splits import DataSplits, Split
+from hasearch.device import CPU, Compute
 from hasearch.errors import TrialFailed
 from hasearch.train.hparams import AugmentationSettings, TrainingHyperparameters
 
@@ -94,6 +95,7 @@ def train_child(
     on_epoch: EpochCallback | None = None,
     state: TrainState | None = None,
     channels_last: bool = True,
+    compute: Compute = CPU,
 ) -> TrainResult:
     """Train ``model`` with the hyperparameters in ``config`` for ``budget``.
 
@@ -109,6 +111,7 @@ def train_child(
         state: Continue from here (updated in place); ``None`` starts fresh.
         channels_last: Train in channels_last (NHWC): 1.2-1.9x faster per step on CPU for
             every built-in space (docs/benchmarks.md).
+        compute: The training precision (``model`` and ``data`` are already on its device).
 
     Raises:
         TrialFailed: if the training loss becomes non-finite.
@@ -117,7 +120,9 @@ def train_child(
     eval_split = eval_split or data.val
     state = state if state is not None else TrainState()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    run = TrainingRun.for_config(model, config, data, budget, seed=seed, fmt=fmt, state=state, train_size=len(train_split))
+    run = TrainingRun.for_config(
+        model, config, data, budget, seed=seed, fmt=fmt, state=state, train_size=len(train_split), compute=compute
+    )
     steps = run.steps_per_epoch
     end_step = max(1, round(budget.epochs * steps)) if math.isfinite(budget.epochs) else math.inf
     start_epoch = state.step / steps
@@ -151,8 +156,10 @@ class TrainingRun:
         steps_per_epoch: int,
         budget: Budget,
         seed: int,
+        compute: Compute = CPU,
     ) -> None:
         self.model, self.optimizer, self.augment, self.hp, self.fmt = model, optimizer, augment, hp, fmt
+        self.compute = compute
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = max(1, round(budget.schedule * steps_per_epoch)) if math.isfinite(budget.schedule) else 0
         self.budget, self.seed = budget, seed
@@ -170,6 +177,7 @@ class TrainingRun:
         fmt: torch.memory_format,
         state: TrainState,
         train_size: int,
+        compute: Compute = CPU,
     ) -> TrainingRun:
         """Set up ``model`` (memory format), its optimizer (restored from ``state``) and augmentation."""
         hp = TrainingHyperparameters.from_config(config)
@@ -178,7 +186,7 @@ class TrainingRun:
         if state.optimizer is not None:
             optimizer.load_state_dict(state.optimizer)
         augment = BatchAugmenter.for_data(AugmentationSettings.from_config(config), data)
-        return cls(model, optimizer, augment, hp, fmt, max(1, train_size // hp.batch_size), budget, seed)
+        return cls(model, optimizer, augment, hp, fmt, max(1, train_size // hp.batch_size), budget, seed, compute)
 
     def out_of_time(self, seconds: float) -> bool:
         return self.budget.max_seconds is not None and seconds >= self.budget.max_seconds
@@ -219,10 +227,11 @@ class TrainingRun:
             group["lr"] = self.lr_at(step, seconds)
         xb = self.augment(xb).contiguous(memory_format=self.fmt)
         xb, ya, yb2, lam = mixup(xb, yb, self.hp.mixup_alpha, gen)
-        out = self.model(xb)
-        loss = self.loss_fn(out, ya)
-        if lam < 1.0:
-            loss = lam * loss + (1.0 - lam) * self.loss_fn(out, yb2)
+        with self.compute.autocast():  # bf16 forward and loss on float32 master weights (--precision)
+            out = self.model(xb)
+            loss = self.loss_fn(out, ya)
+            if lam < 1.0:
+                loss = lam * loss + (1.0 - lam) * self.loss_fn(out, yb2)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -230,10 +239,13 @@ class TrainingRun:
 
 
 def _batches(split: Split, batch_size: int, gen: torch.Generator, skip: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
-    """Shuffled full batches (the last partial batch is dropped), skipping ``skip`` of them."""
+    """Shuffled full batches (the last partial batch is dropped), skipping ``skip`` of them.
+
+    The order is drawn on the CPU (the same batches on every device) and moved to the
+    data's device once per epoch, not per batch."""
     n = len(split)
     size = min(batch_size, n)
-    order = torch.randperm(n, generator=gen)
+    order = torch.randperm(n, generator=gen).to(split.x.device)
     for start in range(skip * size, n - size + 1, size):
         idx = order[start : start + size]
         yield split.x.index_select(0, idx), split.y.index_select(0, idx)
