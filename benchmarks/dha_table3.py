@@ -33,7 +33,17 @@ from typing import Any
 
 ROWS = ("baseline", "ista", "dha-nas-da-sequential", "dha-nas-da", "dha-nas-hpo-sequential", "dha-nas-hpo", "dha-sequential", "dha")
 #: Extra rows (``--rows``): a strategy with changed DHAOptions, e.g. Eq. 4 on an extra held batch.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"dha-fresh": ("dha", {"held_batch": "fresh"}), "dha-sequential-fresh": ("dha-sequential", {"held_batch": "fresh"})}
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dha-fresh": ("dha", {"held_batch": "fresh"}),
+    "dha-sequential-fresh": ("dha-sequential", {"held_batch": "fresh"}),
+    # step sizes of the online components (chosen on validation accuracy, never test)
+    "dha-hyper-lr-0.1": ("dha", {"hyper_lr": 0.1}),
+    "dha-hyper-lr-0.3": ("dha", {"hyper_lr": 0.3}),
+    "dha-hyper-lr-1": ("dha", {"hyper_lr": 1.0}),
+    "dha-hyper-lr-3": ("dha", {"hyper_lr": 3.0}),
+    "dha-policy-lr-0.01": ("dha", {"policy_lr": 0.01}),
+    "dha-policy-lr-0.1": ("dha", {"policy_lr": 0.1}),
+}
 
 
 def run_row(row: str, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -65,11 +75,12 @@ def run_row(row: str, seed: int, args: argparse.Namespace, root: Path) -> dict[s
         run.close()
     seconds = time.perf_counter() - start
     _, accuracy = evaluate(model.eval(), data.test)
-    return {"row": row, "seed": seed, "test_accuracy": accuracy, "seconds": seconds, "threads": torch.get_num_threads()}
+    _, val_accuracy = evaluate(model, data.val)  # one-stage rows trained on the training split only
+    return {"row": row, "seed": seed, "test_accuracy": accuracy, "val_accuracy": val_accuracy, "seconds": seconds, "threads": torch.get_num_threads()}
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    lines = ["| row | test % (mean +- std) | compute, CPU-minutes (median) |", "|---|---|---|"]
+    lines = ["| row | validation % | test % (mean +- std) | compute, CPU-minutes (median) |", "|---|---|---|---|"]
     for row in (*ROWS, *VARIANTS):
         done = [r for r in results if r["row"] == row]
         if not done:
@@ -77,7 +88,9 @@ def table(results: list[dict[str, Any]]) -> str:
         acc = [100 * r["test_accuracy"] for r in done]
         minutes = [r["seconds"] * r["threads"] / 60 for r in done]
         spread = f" +- {statistics.stdev(acc):.2f}" if len(acc) > 1 else ""
-        lines.append(f"| {row} | {statistics.fmean(acc):.2f}{spread} | {statistics.median(minutes):.2f} |")
+        val = [100 * r["val_accuracy"] for r in done if "val_accuracy" in r]
+        val_cell = f"{statistics.fmean(val):.2f}" if len(val) == len(done) else "-"
+        lines.append(f"| {row} | {val_cell} | {statistics.fmean(acc):.2f}{spread} | {statistics.median(minutes):.2f} |")
     return "\n".join(lines)
 
 
