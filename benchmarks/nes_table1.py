@@ -38,13 +38,14 @@ def baseline_macs(dataset: str) -> float:
     return resource_model(definition.family, data.input_shape, data.num_classes).cost(definition.space.baseline)
 
 
-def run_row(row: str, target: float, seed: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
+def run_row(row: str, target: float, seed: int, args: argparse.Namespace, root: Path, *, flag: str = "--target-macs") -> dict[str, Any]:
+    """One row at one target and seed, as the CLI runs it (``flag``: the target's option)."""
     from hasearch.cli.main import main
 
-    out = root / f"{row}-{target:.0f}-{seed}"
+    out = root / f"{row}-{target:g}-{seed}"
     budget = f"{args.search_budget}s" if row.startswith("nes") else "1s"
     argv = ["search", "--space", SPACE, "--strategy", row, "--dataset", args.dataset, "--budget", budget, "--epochs", str(args.epochs),
-            "--seed", str(seed), "--target-macs", str(round(target)), "--no-baseline", "--out", str(out)]  # fmt: skip
+            "--seed", str(seed), flag, str(round(target) if flag == "--target-macs" else target), "--no-baseline", "--out", str(out)]  # fmt: skip
     code = main(argv)
     if code != 0:
         return {"row": row, "target": target, "seed": seed, "error": code}

@@ -137,3 +137,29 @@ def test_seeded_gpu_runs_repeat_their_trial_sequence(tmp_path: Path) -> None:
 def test_cpu_only_methods_refuse_an_explicit_gpu(tmp_path: Path) -> None:
     argv = ["search", "--space", "darts", "--strategy", "dha", "--dataset", "digits", "--budget", "5s", "--device", "cuda", "--out", str(tmp_path / "r")]
     assert main(argv) == 2
+
+
+def test_checkpointed_rng_state_restores_the_cpu_stream_and_reads_old_checkpoints() -> None:
+    from hasearch.device import global_rng_state, restore_global_rng_state
+
+    blob = global_rng_state()
+    first = torch.rand(5)
+    torch.rand(3)  # the stream moves on after the checkpoint
+    restore_global_rng_state(blob)
+    assert torch.equal(torch.rand(5), first)
+    old = {"torch_rng": blob["torch_rng"]}  # a checkpoint written before GPU states were kept
+    restore_global_rng_state(old)
+    assert torch.equal(torch.rand(5), first)
+
+
+@needs_cuda
+def test_checkpointed_rng_state_restores_the_gpu_stream() -> None:
+    from hasearch.device import global_rng_state, restore_global_rng_state
+
+    torch.rand(1, device="cuda")  # CUDA in use, as in a search on the GPU
+    blob = global_rng_state()
+    assert "cuda_rng" in blob
+    first = torch.rand(5, device="cuda")
+    torch.rand(3, device="cuda")
+    restore_global_rng_state(blob)
+    assert torch.equal(torch.rand(5, device="cuda"), first)

@@ -125,3 +125,23 @@ def release_memory(compute: Compute) -> None:
     """Return cached blocks to the GPU after a failed trial (no-op on the CPU)."""
     if compute.is_cuda:
         torch.cuda.empty_cache()
+
+
+def global_rng_state() -> dict[str, object]:
+    """The global torch random states a resumable checkpoint keeps: the CPU generator's
+    (``torch_rng``) and, once CUDA is in use in this process, every visible GPU's
+    (``cuda_rng``: dropout, mixup and other random operations on a GPU draw from these)."""
+    state: dict[str, object] = {"torch_rng": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_global_rng_state(blob: dict[str, object]) -> None:
+    """Set the random states :func:`global_rng_state` saved into ``blob``. GPU states are
+    restored only where the same number of GPUs is visible (a checkpoint written on a GPU
+    machine resumes on a CPU-only one, with fresh GPU streams)."""
+    torch.set_rng_state(blob["torch_rng"])  # type: ignore[arg-type]
+    cuda = blob.get("cuda_rng")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():  # type: ignore[arg-type]
+        torch.cuda.set_rng_state_all(cuda)  # type: ignore[arg-type]

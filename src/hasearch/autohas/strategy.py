@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from hasearch.artifacts import load_weights
+from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.autohas.controller import Controller, uniform_entropy
 from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision
@@ -296,7 +297,7 @@ def _save(context: SearchContext, trainer: SharedWeightsTrainer, state: _RunStat
         "network": trainer.net.state_dict(),
         "optimizers": {n: o.state_dict() for n, o in trainer.optimizers.items()},
         "generator": trainer.generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
+        **global_rng_state(),
     }
     with context.run.writing(path) as tmp:
         torch.save(blob, tmp)
@@ -310,7 +311,7 @@ def _load(context: SearchContext, trainer: SharedWeightsTrainer) -> _RunState:
     for name, optimizer in trainer.optimizers.items():
         optimizer.load_state_dict(blob["optimizers"][name])
     trainer.generator.set_state(blob["generator"])
-    torch.set_rng_state(blob["torch_rng"])
+    restore_global_rng_state(blob)
     return _RunState(
         blob["base"], blob["phase"], blob["step"], blob["elapsed"], blob["controller"], blob["history"], blob["done_seconds"],
         blob.get("phase_results"),  # checkpoints of earlier versions lack them

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from hasearch.artifacts import load_weights
+from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.dha.components import Stage, build_engine, check_components, stages_for
 from hasearch.dha.engine import DHAEngine
 from hasearch.dha.history import POLICY, DHAHistory
@@ -129,7 +130,7 @@ class _Search:
         self.engine = self._engine()
         if blob is not None:
             self.engine.load_state_dict(blob["engine"])
-            torch.set_rng_state(blob["torch_rng"])
+            restore_global_rng_state(blob)
 
     def _engine(self) -> DHAEngine:
         stage = self.stages[self.state.stage]
@@ -230,7 +231,7 @@ class _Search:
     # ---------------------------------------------------------- checkpoints
     def save(self) -> None:
         blob = {"state": self.state.__dict__, "history": self.history.entries, "phases": self.history.phases,
-                "engine": self.engine.state_dict(), "torch_rng": torch.get_rng_state()}  # fmt: skip
+                "engine": self.engine.state_dict(), **global_rng_state()}  # fmt: skip
         with self.ctx.run.writing(self.ctx.run.file(CHECKPOINT)) as tmp:
             torch.save(blob, tmp)
         self.ctx.run.db.put(ELAPSED, self.state.elapsed)

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hasearch.artifacts import load_weights
+from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scored_logits
 from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
@@ -234,7 +235,7 @@ class _Search:
             "h": [float(v) for v in self.state.h], "step": self.state.step, "update": self.state.update,
             "elapsed": self.state.elapsed, "history": self.history.entries, "network": self.trainer.net.state_dict(),
             "optimizers": {n: o.state_dict() for n, o in self.trainer.optimizers.items()},
-            "generator": self.trainer.generator.get_state(), "torch_rng": torch.get_rng_state(),
+            "generator": self.trainer.generator.get_state(), **global_rng_state(),
             "numpy_rng": self.rng.bit_generator.state,
         }  # fmt: skip
         with self.ctx.run.writing(self.ctx.run.file(CHECKPOINT)) as tmp:
@@ -248,7 +249,7 @@ class _Search:
         for name, optimizer in self.trainer.optimizers.items():
             optimizer.load_state_dict(blob["optimizers"][name])
         self.trainer.generator.set_state(blob["generator"])
-        torch.set_rng_state(blob["torch_rng"])
+        restore_global_rng_state(blob)
         self.rng.bit_generator.state = blob["numpy_rng"]
         self.state = _State(np.array(blob["h"], dtype=float), blob["step"], blob["update"], blob["elapsed"])
         self.history = NESHistory(self.ctx.run, self.coords.names, blob["history"])
