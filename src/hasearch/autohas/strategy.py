@@ -31,11 +31,11 @@ import torch
 from torch import nn
 
 from hasearch.artifacts import load_weights
-from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.autohas.controller import Controller, uniform_entropy
 from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision
 from hasearch.autohas.history import History
+from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
 from hasearch.problem import Problem

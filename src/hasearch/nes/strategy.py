@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hasearch.artifacts import load_weights
-from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scored_logits
+from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
 from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
