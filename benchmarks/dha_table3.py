@@ -43,6 +43,12 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "dha-hyper-lr-3": ("dha", {"hyper_lr": 3.0}),
     "dha-policy-lr-0.01": ("dha", {"policy_lr": 0.01}),
     "dha-policy-lr-0.1": ("dha", {"policy_lr": 0.1}),
+    # when the architecture freezes (share of the run; chosen on validation accuracy)
+    "dha-freeze-0.1": ("dha", {"freeze_at": 0.1}),
+    "dha-freeze-0.25": ("dha", {"freeze_at": 0.25}),  # the default since it was measured
+    "dha-freeze-0.5": ("dha", {"freeze_at": 0.5}),  # the default before
+    "dha-sequential-freeze-0.25": ("dha-sequential", {"freeze_at": 0.25}),
+    "dha-sequential-freeze-0.5": ("dha-sequential", {"freeze_at": 0.5}),
 }
 
 

@@ -9,11 +9,14 @@
    choices only touch L_c; the resource term is deterministic; M = 20, sigma = 0.75) are
    repeated ``--repeats`` times in each setting: one evaluation batch shared by all M + 1 losses with
    BatchNorm on the batch's statistics (hasearch's default); a fresh batch per loss; a shared
-   batch with each child's BatchNorm recalibrated on 500 fixed training images (OFA).
+   batch with each child's BatchNorm recalibrated on 500 fixed training images (OFA); a shared
+   batch with mirrored perturbations (pairs n, -n; a departure, see
+   :func:`hasearch.nes.estimator.perturbations`); and, for scale, the default at M = 100.
 
 Reported per setting: consistency (mean pairwise cosine between its repeated estimates: the
 share of signal in one estimate), the cosine between its mean estimate and the default's,
-and seconds per estimate. Writes ``benchmarks/results/nes_choices.json``.
+and seconds per estimate. Writes ``benchmarks/results/nes_choices.json`` (mnist5k) or
+``nes_choices_<dataset>.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-SETTINGS = ("shared batch, batch BN", "batch per loss, batch BN", "shared batch, recalibrated BN")
+SETTINGS = ("shared batch, batch BN", "batch per loss, batch BN", "shared batch, recalibrated BN", "shared batch, mirrored perturbations", "shared batch, M = 100")
 
 
 def main() -> None:
@@ -50,6 +53,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--search-seconds", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS), help="the first is the reference of the cosine column")
     args = parser.parse_args()
     definition, data = resolve_space("mobilenetv2"), make_splits(resolve_dataset(args.dataset))
     model = resource_model(definition.family, data.input_shape, data.num_classes)
@@ -80,27 +84,29 @@ def main() -> None:
         shared = batch()
         fresh = setting.startswith("batch per loss")
         recal = setting.endswith("recalibrated BN")
-        return estimate(h, lambda p: loss(p, *(batch() if fresh else shared), recal), sigma=0.75, samples=20, rng=rng)[0]
+        mirrored, samples = setting.endswith("mirrored perturbations"), 100 if setting.endswith("M = 100") else 20
+        return estimate(h, lambda p: loss(p, *(batch() if fresh else shared), recal), sigma=0.75, samples=samples, rng=rng, mirrored=mirrored)[0]
 
     h = np.array(blob["h"], dtype=float)
     estimates, seconds = {}, {}
-    for setting in SETTINGS:
+    for setting in args.settings:
         rng = np.random.default_rng(1)
         start = time.perf_counter()
         estimates[setting] = [one_estimate(setting, rng) for _ in range(args.repeats)]
         seconds[setting] = (time.perf_counter() - start) / args.repeats
     cos = lambda a, b: float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
-    default_mean = np.mean(estimates[SETTINGS[0]], axis=0)
+    default_mean = np.mean(estimates[args.settings[0]], axis=0)
     results = {
         setting: {
             "consistency": statistics.fmean(cos(a, b) for a, b in itertools.combinations(estimates[setting], 2)),
             "cosine_with_default_mean": cos(np.mean(estimates[setting], axis=0), default_mean),
             "seconds_per_estimate": seconds[setting],
         }
-        for setting in SETTINGS
+        for setting in args.settings
     }
     print(json.dumps(results, indent=1))
-    out_file = Path(__file__).parent / "results" / "nes_choices.json"
+    suffix = "" if args.dataset == "mnist5k" else "_" + args.dataset.replace(":", "_").replace("/", "_")
+    out_file = Path(__file__).parent / "results" / f"nes_choices{suffix}.json"
     out_file.write_text(json.dumps({"args": vars(args), "names": list(coords.names), "results": results}, indent=1))
 
 

@@ -14,7 +14,7 @@ from hasearch.catalog import resolve_space
 from hasearch.cli.main import main
 from hasearch.errors import UserError
 from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
-from hasearch.nes.estimator import Schedule, estimate, nes_gradient, nes_update
+from hasearch.nes.estimator import Schedule, estimate, nes_gradient, nes_update, perturbations
 from hasearch.nes.target import TOLERANCE, ResourceTarget, project, uniform_rescale
 from hasearch.store import RunDir
 from hasearch.supernet import resource_model
@@ -42,6 +42,20 @@ def test_the_nes_estimate_points_along_the_true_gradient_with_100_samples() -> N
         gradient, _ = estimate(h, _integer_bowl, sigma=1.25, samples=100, rng=np.random.default_rng(seed))
         cosines.append(_cosine(gradient, true))
     assert np.median(cosines) > 0.8 and min(cosines) > 0.6
+
+
+def test_mirrored_perturbations_come_in_pairs_and_estimate_the_gradient_better() -> None:
+    noise = perturbations(np.random.default_rng(0), 7, 3, 1.0, mirrored=True)
+    assert noise.shape == (7, 3) and np.allclose(noise[:3] + noise[4:7], 0.0)  # pairs n, -n; the 7th unpaired
+    h = CENTRE + np.array([0.8, -0.6, 0.7, -0.9, 0.6])  # near the minimum, where the curvature is most of L(H + n) - L(H)
+    true = 2 * WEIGHTS * (h - CENTRE)
+    cosines = {
+        mirrored: np.median([_cosine(estimate(h, _integer_bowl, sigma=1.25, samples=20, rng=np.random.default_rng(seed), mirrored=mirrored)[0], true) for seed in range(40)])
+        for mirrored in (False, True)
+    }  # fmt: skip
+    # the bowl's curvature (even part) enters i.i.d. estimates as noise and cancels in pairs
+    # (far from the minimum the i.i.d. draws' 20 directions beat 10 pairs: 0.91 vs 0.83 at the point above)
+    assert cosines[True] > 0.8 and cosines[True] > cosines[False] + 0.1
 
 
 def test_nes_updates_with_the_paper_schedule_reach_the_minimum() -> None:

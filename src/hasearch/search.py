@@ -44,6 +44,7 @@ from hasearch.store.db import roll_back_interrupted_write
 from hasearch.store.run_dir import DATABASE
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
+from hasearch.strategies.tunables import check_option_names
 from hasearch.supernet import LatencyTable, latency_model, resource_model
 from hasearch.supernet.latency import build_table
 from hasearch.train.hparams import TrainingHyperparameters
@@ -77,6 +78,8 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
         check_ray_address(settings.address)
     definition = resolve_space(settings.space)
     entry = get_strategy(settings.strategy)
+    if settings.strategy_options:  # names first: a typo is one line before any data is read
+        check_option_names(settings.strategy_options, entry.load_options_type(), entry.name)
     source = resolve_dataset(settings.dataset)
     prepared = PreparedSearch(settings, out, definition, entry, make_splits(source, seed=settings.split_seed))
     batch_size = definition.space.baseline.get("batch_size", TrainingHyperparameters.batch_size)
@@ -195,6 +198,7 @@ def _options(settings: SearchSettings, definition: SpaceDefinition, data: DataSp
         max_macs=settings.max_macs,
         target_macs=settings.target_macs,
         target_latency=settings.target_latency,
+        tuning=settings.strategy_options,
     )
 
 

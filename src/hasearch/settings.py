@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hasearch.errors import UserError, damaged_file
@@ -83,6 +83,10 @@ class SearchSettings:
         precision: ``fp32`` or ``bf16`` autocast of training (``None``: bf16 on CUDA, fp32 on the CPU).
         trials_per_gpu: Pool or Ray trials that share one GPU (small models); Ray requests
             ``1 / trials_per_gpu`` GPUs per trial.
+        strategy_options: Meta-hyperparameters of a single-run strategy by name, e.g.
+            ``{"hyper_lr": 0.3}`` for DHA (``--option hyper_lr=0.3``; the strategy's
+            options class lists them in ``TUNABLE``). Values: numbers, booleans, words,
+            or the command line's strings, converted to the option's type.
     """
 
     space: str
@@ -112,8 +116,10 @@ class SearchSettings:
     device: str = "auto"
     precision: str | None = None
     trials_per_gpu: int = 1
+    strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_strategy_options()
         if self.time_budget is None and self.max_trials is None:
             raise UserError("give --budget and/or --trials to bound the search")
         for name, value in (("--seed", self.seed), ("--split-seed", self.split_seed)):
@@ -147,6 +153,18 @@ class SearchSettings:
         if self.trials_per_gpu < 1:
             raise UserError(f"--trials-per-gpu must be >= 1, got {self.trials_per_gpu}")
 
+    def _check_strategy_options(self) -> None:
+        """Names are identifiers, values scalars; kept as a copy (the caller's dict is never touched)."""
+        given = self.strategy_options
+        if not isinstance(given, dict):
+            raise UserError(f"strategy_options must be a mapping of names to values, got {type(given).__name__}")
+        for name, value in given.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise UserError(f"--option name {name!r} is not a name (NAME=VALUE, e.g. hyper_lr=0.3)")
+            if not isinstance(value, str | int | float | bool):
+                raise UserError(f"--option {name}: value {value!r} is not a number, boolean or word")
+        object.__setattr__(self, "strategy_options", dict(given))
+
     def check_budgets(self, *, train_size: int, batch_size: int) -> None:
         """Refuse budgets too small to train anything: less than one optimizer step (epochs;
         ``train_size`` images in batches of ``batch_size``) or less than one second."""
@@ -172,7 +190,7 @@ class SearchSettings:
         return self.threads or max(1, (os.cpu_count() or 1) // self.workers)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self)  # a deep copy: strategy_options included
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "settings") -> SearchSettings:

@@ -25,7 +25,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -93,6 +93,17 @@ class AutoHASOptions:
     paired_reward: bool = True
     reward_precision: str = "auto"
 
+    #: What ``--option NAME=VALUE`` may set (:mod:`hasearch.strategies.tunables`).
+    TUNABLE: ClassVar[dict[str, str]] = {
+        "warmup": "share of each phase without controller updates, in [0, 1)",
+        "baseline_momentum": "momentum of the reward's moving average, in [0, 1)",
+        "flops_beta": "beta of the absolute FLOPs reward (<= 0; 0 disables it)",
+        "val_batch": "validation images per reward",
+        "paired_reward": "the hyperparameters' reward is Q(W*) - Q(W) (true) or Q(W*) (false)",
+        "reward_precision": "auto, float32 or bfloat16 reward forwards",
+        "max_steps": "stop after this many steps",
+    }
+
     def reward_dtype(self, device: torch.device = torch.device("cpu")) -> torch.dtype | None:
         """The reward forwards' autocast dtype on ``device`` (None: float32)."""
         if self.reward_precision == "auto":
@@ -109,6 +120,9 @@ class AutoHAS(SingleRunStrategy):
             raise UserError(f"AutoHAS mode must be one of {', '.join(MODES)}, got {self.options.mode!r}")
         if self.options.reward_precision not in ("auto", *REWARD_PRECISIONS):
             raise UserError(f"AutoHAS reward precision must be auto, float32 or bfloat16, got {self.options.reward_precision!r}")
+        o = self.options
+        if not (0 <= o.warmup < 1 and 0 <= o.baseline_momentum < 1 and o.flops_beta <= 0 and o.val_batch >= 1 and (o.max_steps or 1) >= 1):
+            raise UserError("AutoHAS needs warmup and baseline_momentum in [0, 1), flops_beta <= 0, val_batch >= 1 and max_steps >= 1")
         self.seed = seed
 
     # ------------------------------------------------------------------ setup

@@ -98,6 +98,10 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                         "(latency table, measured once and cached)")
     p.add_argument("--controller-lr", type=_positive_float, default=0.05,
                    help="AutoHAS controller learning rate (seed 000 picks from 0.01, 0.02, 0.05, 0.1; default 0.05)")
+    p.add_argument("--option", dest="strategy_options", action="append", default=[], metavar="NAME=VALUE",
+                   help="a meta-hyperparameter of a single-run strategy, repeatable: e.g. hyper_lr=0.3 or freeze_at=0.25 "
+                        "(dha and its ablations), samples=100 or mirrored=true (nes), val_batch=128 (autohas); "
+                        "an unknown name lists the strategy's options")
     p.add_argument("--checkpoint-every", dest="checkpoint_seconds", type=_positive_float, default=60.0,
                    help="seconds between checkpoints of single-run methods such as AutoHAS (default 60)")
 
@@ -158,7 +162,21 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         device=args.device,
         precision=args.precision,
         trials_per_gpu=args.trials_per_gpu,
+        strategy_options=_assignments(args.strategy_options),
     )
+
+
+def _assignments(pairs: list[str]) -> dict[str, str]:
+    """``["hyper_lr=0.3", ...]`` as a mapping (UserError naming a malformed one)."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise UserError(f"--option {pair!r} must be NAME=VALUE, e.g. hyper_lr=0.3")
+        if name.strip() in out:
+            raise UserError(f"--option {name.strip()} is given twice")
+        out[name.strip()] = value.strip()
+    return out
 
 
 def _search(settings: SearchSettings, out: str, console: Console) -> int:

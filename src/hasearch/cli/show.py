@@ -51,6 +51,7 @@ def renderables(run: RunDir, path: str) -> list[RenderableType]:
     parts.append(Text.from_markup(
         f"[bold]{escape(path)}[/]: {escape(settings.strategy)} on space {escape(settings.space)}, "
         f"dataset {escape(settings.dataset)}, seed {settings.seed}"
+        + "".join(f", {escape(name)}={escape(str(value))}" for name, value in settings.strategy_options.items())
     ))
     trials = run.db.trials()
     if run.has(BEST):

@@ -17,7 +17,9 @@ reaches b (single level, one backward with the weights).
 * Freezing (one-stage ISTA-NAS): a node whose recovered alpha moved by at most 1e-3 (L2) since
   the last recovery is frozen: its b stops training and its coefficients stay as they are.
   At ``freeze_at`` of the search every node is frozen (the reference instead searches until all
-  nodes froze, then trains as long again); the rest of the run trains exactly the exported child.
+  nodes froze, then trains as long again; DHA's default freezes at a quarter, departure:
+  :data:`hasearch.dha.components.ISTA_FREEZE_AT`); the rest of the run trains exactly the
+  exported child.
 * Scale-free coefficients (departure): the network multiplies a node's two support ops by
   |c_a| and |c_b| of Eq. 7 normalised to sum 2, not by the signed c. In the reference every
   op, pooling and skip included, ends in a BatchNorm (affine frozen at 1, 0 while its node

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from hasearch.artifacts import load_weights
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.dha.components import Stage, build_engine, check_components, stages_for
-from hasearch.dha.engine import DHAEngine
+from hasearch.dha.engine import HELD_BATCHES, DHAEngine
 from hasearch.dha.history import POLICY, DHAHistory
 from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
@@ -52,7 +52,9 @@ class DHAOptions:
         epochs: Length of the run in epochs of the training split (all stages together);
             None: the time budget alone.
         freeze_at: Share of a stage after which the architecture is fixed at its current
-            child (the rest trains exactly the child that is returned).
+            child (the rest trains exactly the child that is returned). None: 0.25 on the
+            darts cells (chosen on validation accuracy; departure: ISTA-NAS trains as long
+            as it searched, i.e. 0.5), 0.5 on the MBConv choices.
         policy_lr: Adam's step on the policy logits.
         hyper_lr: The step of log lr and log weight decay on their hypergradient.
         held_batch: Eq. 4's batch: ``"next"``, the next step's training batch (no extra
@@ -66,12 +68,22 @@ class DHAOptions:
     sequential: bool = False
     search_fraction: float = 0.5
     epochs: float | None = None
-    freeze_at: float = 0.5
+    freeze_at: float | None = None
     policy_lr: float = 1e-3
     hyper_lr: float = 0.01
     held_batch: str = "next"
     history_every: int = 10
     checkpoint_seconds: float = 60.0
+
+    #: What ``--option NAME=VALUE`` may set (:mod:`hasearch.strategies.tunables`).
+    TUNABLE: ClassVar[dict[str, str]] = {
+        "search_fraction": "the first stage's share of a sequential run, in (0, 1)",
+        "freeze_at": "share of a stage after which the architecture is fixed, in [0, 1]",
+        "policy_lr": "Adam's step on the augmentation policy's logits (>= 0)",
+        "hyper_lr": "step of log lr and log weight decay on their hypergradient (>= 0)",
+        "held_batch": "Eq. 4's batch: next (the next step's) or fresh (an extra one)",
+        "history_every": "steps between history entries",
+    }
 
     @property
     def method(self) -> str:
@@ -100,8 +112,11 @@ class DHA(SingleRunStrategy):
         self.options = options or DHAOptions()
         self.seed = seed
         check_components(self.options.components)
-        if not 0.0 < self.options.search_fraction < 1.0 or not 0.0 <= self.options.freeze_at <= 1.0:
-            raise UserError("DHA needs 0 < search_fraction < 1 and 0 <= freeze_at <= 1")
+        o = self.options
+        if not 0.0 < o.search_fraction < 1.0 or not 0.0 <= (o.freeze_at or 0.0) <= 1.0 or o.policy_lr < 0 or o.hyper_lr < 0 or o.history_every < 1:
+            raise UserError("DHA needs 0 < search_fraction < 1, 0 <= freeze_at <= 1, policy_lr >= 0, hyper_lr >= 0 and history_every >= 1")
+        if o.held_batch not in HELD_BATCHES:
+            raise UserError(f"DHA's held_batch must be one of {', '.join(HELD_BATCHES)}, got {o.held_batch!r}")
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
         if time_budget is None and self.options.epochs is None:

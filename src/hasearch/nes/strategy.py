@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -74,6 +74,8 @@ class NESOptions:
         eval_batch: Evaluation images per update (one batch shared by all M + 1 losses).
         recalibrate: Recalibrate each scored child's BatchNorm on fixed training images
             (OFA) instead of using the evaluation batch's statistics.
+        mirrored: Draw the M perturbations as antithetic pairs n, -n (a departure; see
+            :func:`~hasearch.nes.estimator.perturbations`).
         max_updates: Stop after this many architecture updates (besides the time budget).
         checkpoint_seconds: Save a resumable checkpoint this often.
     """
@@ -88,8 +90,21 @@ class NESOptions:
     updates: int = 1
     eval_batch: int = 256
     recalibrate: bool = False
+    mirrored: bool = False
     max_updates: int | None = None
     checkpoint_seconds: float = 60.0
+
+    #: What ``--option NAME=VALUE`` may set (:mod:`hasearch.strategies.tunables`).
+    TUNABLE: ClassVar[dict[str, str]] = {
+        "rho": "weight of the resource term of Eq. 2 (>= 0)",
+        "samples": "perturbations M per update (App. B: 100)",
+        "weight_steps": "weight-training steps between architecture updates",
+        "updates": "architecture updates after each weight-training round",
+        "eval_batch": "evaluation images per update",
+        "recalibrate": "recalibrate each scored child's BatchNorm (OFA) instead of batch statistics",
+        "mirrored": "perturbations in antithetic pairs n, -n",
+        "max_updates": "stop after this many architecture updates",
+    }
 
 
 @dataclass
@@ -106,8 +121,9 @@ class NES(SingleRunStrategy):
     def __init__(self, *, options: NESOptions | None = None, seed: int = 0) -> None:
         self.options = options or NESOptions()
         self.seed = seed
-        if self.options.samples < 1 or self.options.weight_steps < 0 or self.options.updates < 1:
-            raise UserError("NES needs samples >= 1, weight_steps >= 0 and updates >= 1")
+        o = self.options
+        if o.samples < 1 or o.weight_steps < 0 or o.updates < 1 or o.rho < 0 or o.eval_batch < 1 or (o.max_updates or 1) < 1:
+            raise UserError("NES needs samples >= 1, weight_steps >= 0, updates >= 1, rho >= 0, eval_batch >= 1 and max_updates >= 1")
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
         if time_budget is None and self.options.max_updates is None:
@@ -187,7 +203,7 @@ class _Search:
         sigma, alpha = self.o.schedule.sigma(progress), self.o.schedule.alpha(progress)
         x, y = self.trainer._val_batch()
         memo: dict[tuple[int, ...], float] = {}
-        gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo), sigma=sigma, samples=self.o.samples, rng=self.rng)
+        gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo), sigma=sigma, samples=self.o.samples, rng=self.rng, mirrored=self.o.mirrored)
         self.state.h = self.coords.clip(nes_update(self.state.h, gradient, alpha))
         self.state.update += 1
         child = self.coords.config(self.coords.child(self.state.h), self.base)
