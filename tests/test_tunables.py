@@ -60,6 +60,15 @@ def test_the_strategy_is_built_with_the_options_and_out_of_range_values_are_refu
         STRATEGIES["dha"].make(StrategyOptions(space, 0, 1.0, 3.0, 3, tuning={"freeze_at": "2"}))
 
 
+@pytest.mark.parametrize(("strategy", "option"), [("nes", "max_updates"), ("autohas", "max_steps")])
+def test_a_zero_step_limit_is_refused(strategy: str, option: str) -> None:
+    from hasearch.catalog import resolve_space
+
+    space = resolve_space("mobilenetv2").space
+    with pytest.raises(UserError, match=f"{option} >= 1"):
+        STRATEGIES[strategy].make(StrategyOptions(space, 0, 1.0, 3.0, 3, tuning={option: "0"}))
+
+
 def test_settings_copy_the_mapping_and_refuse_non_scalar_values() -> None:
     given = {"hyper_lr": 0.3}
     settings = SearchSettings(space="darts", dataset="digits", strategy="dha", time_budget=10.0, strategy_options=given)

@@ -121,7 +121,7 @@ class AutoHAS(SingleRunStrategy):
         if self.options.reward_precision not in ("auto", *REWARD_PRECISIONS):
             raise UserError(f"AutoHAS reward precision must be auto, float32 or bfloat16, got {self.options.reward_precision!r}")
         o = self.options
-        if not (0 <= o.warmup < 1 and 0 <= o.baseline_momentum < 1 and o.flops_beta <= 0 and o.val_batch >= 1 and (o.max_steps or 1) >= 1):
+        if not (0 <= o.warmup < 1 and 0 <= o.baseline_momentum < 1 and o.flops_beta <= 0 and o.val_batch >= 1 and (o.max_steps is None or o.max_steps >= 1)):
             raise UserError("AutoHAS needs warmup and baseline_momentum in [0, 1), flops_beta <= 0, val_batch >= 1 and max_steps >= 1")
         self.seed = seed
 

@@ -122,7 +122,7 @@ class NES(SingleRunStrategy):
         self.options = options or NESOptions()
         self.seed = seed
         o = self.options
-        if o.samples < 1 or o.weight_steps < 0 or o.updates < 1 or o.rho < 0 or o.eval_batch < 1 or (o.max_updates or 1) < 1:
+        if o.samples < 1 or o.weight_steps < 0 or o.updates < 1 or o.rho < 0 or o.eval_batch < 1 or (o.max_updates is not None and o.max_updates < 1):
             raise UserError("NES needs samples >= 1, weight_steps >= 0, updates >= 1, rho >= 0, eval_batch >= 1 and max_updates >= 1")
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
