@@ -36,6 +36,16 @@ def snapshot(path: Path) -> dict[str, str]:
     }
 
 
+def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``hasearch argv`` in-process; it must exit 2 with exactly one line on stderr, returned."""
+    from hasearch.cli.main import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
 def kill_after_checkpoints(argv: list[str], checkpoint: Path, *, saves: int = 3, timeout: float = 120.0) -> None:
     """Run ``hasearch`` with ``argv`` in a subprocess and SIGKILL it once ``checkpoint`` was
     written ``saves`` times (mid-search: the process must still be running)."""

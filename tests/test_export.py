@@ -14,7 +14,7 @@ from hasearch.catalog import resolve_space
 from hasearch.cli.main import main
 from hasearch.data import resolve_dataset
 from hasearch.supernet import resource_model
-from tests.conftest import SHARED_CIFAR
+from tests.conftest import SHARED_CIFAR, one_line_error
 
 CLASSES = ("airplane", "cat", "ship")
 
@@ -87,6 +87,4 @@ def test_export_and_predict_refuse_bad_input_in_one_line(cifar_run: tuple[Path, 
         (["export", str(tmp_path / "none")], "does not exist"),
         (["predict", str(run), str(tmp_path / "broken.png")], "cannot read image"),
     ):
-        assert main(argv) == 2
-        err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and message in err[0]
+        assert message in one_line_error(argv, capsys)

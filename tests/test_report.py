@@ -14,6 +14,7 @@ from hasearch.cli.main import main
 from hasearch.report.figures import importance, incumbent_curve, pareto_front
 from hasearch.space import Kind, ParamSpec, Role, SearchSpace
 from hasearch.store.records import TrialRecord, TrialStatus
+from tests.conftest import one_line_error
 
 
 class _Page(HTMLParser):
@@ -101,9 +102,7 @@ def test_report_of_an_unfinished_run_shows_what_is_there(finished_run: Path, tmp
 
 
 def test_report_of_a_missing_run_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", str(tmp_path / "none")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "does not exist" in err[0]
+    assert "does not exist" in one_line_error(["report", str(tmp_path / "none")], capsys)
 
 
 def test_compare_puts_seeds_of_one_strategy_together_and_refuses_other_problems(finished_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -116,7 +115,5 @@ def test_compare_puts_seeds_of_one_strategy_together_and_refuses_other_problems(
     text = re.sub(r"<[^>]+>", " ", out.read_text())
     assert re.search(r"random\s+2\s+[\d.]+ \+- [\d.]+", text) and len(_parse(out).images) == 1
     capsys.readouterr()
-    assert main(["compare", str(finished_run), str(other), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "different problems" in err[0]
+    assert "different problems" in one_line_error(["compare", str(finished_run), str(other), "--out", str(out)], capsys)
     assert main(["compare", str(finished_run), str(other), "--out", str(out), "--force"]) == 0

@@ -19,7 +19,8 @@ from typing import Any, TypeVar, Union
 from hasearch.errors import UserError
 
 T = TypeVar("T")
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_BOOL = {**dict.fromkeys(("true", "yes", "on", "1"), True), **dict.fromkeys(("false", "no", "off", "0"), False)}
+_WANTED = {float: "a number", int: "an integer", bool: "true or false", str: "a word"}
 
 
 def tunable_names(options_type: type) -> dict[str, str]:
@@ -57,7 +58,7 @@ def _scalar_type(annotation: Any) -> type:
 
 def _converted(name: str, raw: object, annotation: Any) -> object:
     kind = _scalar_type(annotation)
-    problem = f"--option {name}={raw!s} must be {'a number' if kind is float else 'an integer' if kind is int else 'true or false' if kind is bool else 'a word'}"
+    problem = f"--option {name}={raw!s} must be {_WANTED.get(kind, 'a word')}"
     if isinstance(raw, str):
         text = raw.strip()
         try:
@@ -73,6 +74,3 @@ def _converted(name: str, raw: object, annotation: Any) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         raise UserError(problem.replace("a number", "a finite number"))
     return value
-
-
-_BOOL = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
