@@ -187,3 +187,18 @@ def test_nes_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -> No
     assert updates[: len(saved["history"])] == [e["update"] for e in saved["history"]]  # continued, not restarted
     assert updates == sorted(updates) and updates[-1] > saved["update"]
     assert entries[len(saved["history"])]["sigma"] <= saved["history"][-1]["sigma"]  # the schedule went on
+
+
+def test_a_uniform_start_is_the_rescale_that_meets_the_target(macs_target: Fixture) -> None:
+    from types import SimpleNamespace
+
+    from hasearch.nes.strategy import NES, NESOptions, _start_config
+
+    coords, base, target = macs_target
+    problem: Any = SimpleNamespace(space=coords.space)
+    start = _start_config("uniform", problem, coords, target)
+    assert abs(target.relative(start) - 1) <= TOLERANCE and len({start[f"width_{s}"] for s in range(4)}) == 1
+    assert start["input_scale"] <= base["input_scale"] and [start[f"depth_{s}"] for s in (1, 2, 3)] == [base[f"depth_{s}"] for s in (1, 2, 3)]
+    assert _start_config("baseline", problem, coords, target) == base
+    with pytest.raises(UserError, match="NES start 'middle' is not one of: baseline, uniform"):
+        NES(options=NESOptions(start="middle"))

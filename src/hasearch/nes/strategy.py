@@ -23,6 +23,7 @@ Choices the paper leaves open (README, "Departures"):
 * children that coincide after rounding are scored once per update (the same batch gives
   the same loss);
 * non-ordered parameters (kernel, expansion, optimizer, ...) stay at the baseline's values.
+* H0 is the baseline (``start="uniform"``: the uniform rescale that meets the target).
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scor
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
 from hasearch.loop import ELAPSED
-from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
+from hasearch.nes.coordinates import DIMENSIONS, OrderedCoordinates, dimension_names
 from hasearch.nes.estimator import Schedule, estimate, nes_update
 from hasearch.nes.history import NESHistory
-from hasearch.nes.target import ResourceTarget, project, resource_target
+from hasearch.nes.target import ResourceTarget, project, resource_target, uniform_rescale
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
 from hasearch.supernet import has_supernet, supernet_for
 from hasearch.supernet.scoring import calibration_images, recalibrated_logits
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from hasearch.problem import Problem
 
 CHECKPOINT = "search/nes_checkpoint.pt"
+STARTS = ("baseline", "uniform")
+UNIFORM_DIMENSIONS = ("channel", "input")  # what a uniform rescale scales (depth stays)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,10 @@ class NESOptions:
             (OFA) instead of using the evaluation batch's statistics.
         mirrored: Draw the M perturbations as antithetic pairs n, -n (a departure; see
             :func:`~hasearch.nes.estimator.perturbations`).
+        start: H0, where the search starts: ``baseline`` (the space's baseline, 1x) or
+            ``uniform`` (the uniform channel / input rescale of the searched dimensions that
+            meets the target, depth at the baseline's; a choice Alg. 1 leaves open, line 1:
+            "A0 = A(H0)").
         max_updates: Stop after this many architecture updates (besides the time budget).
         checkpoint_seconds: Save a resumable checkpoint this often.
     """
@@ -91,6 +98,7 @@ class NESOptions:
     eval_batch: int = 256
     recalibrate: bool = False
     mirrored: bool = False
+    start: str = "baseline"
     max_updates: int | None = None
     checkpoint_seconds: float = 60.0
 
@@ -103,6 +111,7 @@ class NESOptions:
         "eval_batch": "evaluation images per update",
         "recalibrate": "recalibrate each scored child's BatchNorm (OFA) instead of batch statistics",
         "mirrored": "perturbations in antithetic pairs n, -n",
+        "start": "H0: baseline (the 1x network) or uniform (the uniform rescale that meets the target)",
         "max_updates": "stop after this many architecture updates",
     }
 
@@ -124,6 +133,8 @@ class NES(SingleRunStrategy):
         o = self.options
         if o.samples < 1 or o.weight_steps < 0 or o.updates < 1 or o.rho < 0 or o.eval_batch < 1 or (o.max_updates is not None and o.max_updates < 1):
             raise UserError("NES needs samples >= 1, weight_steps >= 0, updates >= 1, rho >= 0, eval_batch >= 1 and max_updates >= 1")
+        if o.start not in STARTS:
+            raise UserError(f"NES start {o.start!r} is not one of: {', '.join(STARTS)}")
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
         if time_budget is None and self.options.max_updates is None:
@@ -160,7 +171,7 @@ class _Search:
         self.dtype = reward_precision(problem.compute.torch_device)
         self.rng = np.random.default_rng(owner.seed)
         self.calibration = calibration_images(problem.data.train, count=500, seed=owner.seed) if o.recalibrate else None
-        self.state = _State(self.coords.indices_of(self.base))
+        self.state = _State(self.coords.indices_of(_start_config(o.start, problem, self.coords, self.target)))
         self.history = NESHistory(context.run, self.coords.names)
 
     def run(self) -> SingleRunResult:
@@ -269,3 +280,19 @@ class _Search:
         self.rng.bit_generator.state = blob["numpy_rng"]
         self.state = _State(np.array(blob["h"], dtype=float), blob["step"], blob["update"], blob["elapsed"])
         self.history = NESHistory(self.ctx.run, self.coords.names, blob["history"])
+
+
+def _start_config(start: str, problem: Problem, coords: OrderedCoordinates, target: ResourceTarget) -> dict[str, Any]:
+    """H0's configuration: the baseline, or the uniform rescale (seed 003 Table 1's baseline
+    rows) of the searched channel and input parameters that meets the target."""
+    base = dict(problem.space.baseline)
+    if start == "baseline":
+        return base
+    groups = [g for d in UNIFORM_DIMENSIONS if (g := _group(problem, coords, d)) is not None]
+    return uniform_rescale(groups, base, target) if groups else base
+
+
+def _group(problem: Problem, coords: OrderedCoordinates, dimension: str) -> OrderedCoordinates | None:
+    """The searched parameters of one dimension (None if NES searches none of them)."""
+    names = tuple(n for n in dimension_names(problem.space, None) if n in coords.names and n.startswith(DIMENSIONS[dimension]))
+    return OrderedCoordinates(problem.space, names) if names else None
