@@ -202,3 +202,14 @@ def test_a_uniform_start_is_the_rescale_that_meets_the_target(macs_target: Fixtu
     assert _start_config("baseline", problem, coords, target) == base
     with pytest.raises(UserError, match="NES start 'middle' is not one of: baseline, uniform"):
         NES(options=NESOptions(start="middle"))
+
+
+@pytest.mark.parametrize("h", [[3.0, 2.0, 4.0, 3.0, 0.0], [4.0, 3.0, 3.0, 3.0, 0.0]])
+def test_projection_looks_beyond_the_box_when_no_neighbour_meets_the_target(macs_target: Fixture, h: list[float]) -> None:
+    # H on integer steps (the one-step bound keeps it there) has a box of one child; these two
+    # are 34% and 25% under the target, the nearest children within 5% 3 and 4 steps (L1) away;
+    # the box and the all-ones shift alone returned children 17% and 7% over it
+    coords, base, target = macs_target
+    channel_input = OrderedCoordinates(coords.space, dimension_names(coords.space, ("channel", "input")))
+    chosen = project(np.array(h), channel_input, base, target)
+    assert abs(target.relative(channel_input.config(chosen, base)) - 1) <= TOLERANCE

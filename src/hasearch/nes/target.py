@@ -9,7 +9,7 @@ weight rho has a scale-free default (Eq. 2 with R in units of R_t).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 TOLERANCE = 0.05  # the found model's resource is within +-5% of the target
 MAX_BOX = 4096  # projection: configurations tried around one point of H at most
+MAX_RADIUS = 4  # projection: the widest ring of children tried around H's child (L1 steps)
 
 
 @dataclass(frozen=True)
@@ -65,17 +66,36 @@ def project(h: np.ndarray, coords: OrderedCoordinates, base: Mapping[str, Any], 
     """The child nearest to H that meets the target: H's own child if it does; else the
     configurations between floor(H) and ceil(H) in every coordinate; else the same around
     H shifted along the all-ones direction (every parameter by the same number of steps) to
-    where the resource crosses the target. If none meets it, the one closest in resource."""
+    where the resource crosses the target; else the children 1, 2, ... ``MAX_RADIUS`` steps
+    (L1) from either point's child. If none meets it, the one closest in resource."""
     tried: dict[tuple[int, ...], float] = {}
-    for point in (h, _shifted_to_target(h, coords, base, target)):
-        candidates = [coords.child(point)] + _box(point, coords)
+    shifted = _shifted_to_target(h, coords, base, target)
+    stages = [[coords.child(point)] + _box(point, coords) for point in (h, shifted)]
+    stages += [[c for point in (h, shifted) for c in _ring(coords.child(point), coords, r)] for r in range(1, MAX_RADIUS + 1)]
+    for candidates in stages:
         for child in candidates:
             if child not in tried:
                 tried[child] = target.relative(coords.config(child, base))
         meeting = [c for c in candidates if abs(tried[c] - 1.0) <= TOLERANCE]
         if meeting:
-            return min(meeting, key=lambda c: float(np.sum((np.array(c) - point) ** 2)))
+            return min(meeting, key=lambda c: float(np.sum((np.array(c) - h) ** 2)))
     return min(tried, key=lambda c: abs(tried[c] - 1.0))
+
+
+def _ring(center: tuple[int, ...], coords: OrderedCoordinates, radius: int) -> list[tuple[int, ...]]:
+    """The children exactly ``radius`` steps (L1) from ``center`` within the range (at most
+    ``MAX_BOX``)."""
+
+    def walk(i: int, left: int) -> Iterator[tuple[int, ...]]:
+        if i == len(center):
+            if left == 0:
+                yield ()
+            return
+        for step in range(-left, left + 1):
+            if 0 <= center[i] + step <= coords.upper[i]:
+                yield from ((center[i] + step, *rest) for rest in walk(i + 1, left - abs(step)))
+
+    return list(itertools.islice(walk(0, radius), MAX_BOX))
 
 
 def _box(point: np.ndarray, coords: OrderedCoordinates) -> list[tuple[int, ...]]:
