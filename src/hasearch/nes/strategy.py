@@ -288,11 +288,11 @@ def _start_config(start: str, problem: Problem, coords: OrderedCoordinates, targ
     base = dict(problem.space.baseline)
     if start == "baseline":
         return base
-    groups = [g for d in UNIFORM_DIMENSIONS if (g := _group(problem, coords, d)) is not None]
+    groups = [g for d in UNIFORM_DIMENSIONS if (g := _group(coords, d)) is not None]
     return uniform_rescale(groups, base, target) if groups else base
 
 
-def _group(problem: Problem, coords: OrderedCoordinates, dimension: str) -> OrderedCoordinates | None:
+def _group(coords: OrderedCoordinates, dimension: str) -> OrderedCoordinates | None:
     """The searched parameters of one dimension (None if NES searches none of them)."""
-    names = tuple(n for n in dimension_names(problem.space, None) if n in coords.names and n.startswith(DIMENSIONS[dimension]))
-    return OrderedCoordinates(problem.space, names) if names else None
+    names = tuple(n for n in coords.names if n.startswith(DIMENSIONS[dimension]))
+    return OrderedCoordinates(coords.space, names) if names else None

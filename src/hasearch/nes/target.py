@@ -69,10 +69,7 @@ def project(h: np.ndarray, coords: OrderedCoordinates, base: Mapping[str, Any], 
     where the resource crosses the target; else the children 1, 2, ... ``MAX_RADIUS`` steps
     (L1) from either point's child. If none meets it, the one closest in resource."""
     tried: dict[tuple[int, ...], float] = {}
-    shifted = _shifted_to_target(h, coords, base, target)
-    stages = [[coords.child(point)] + _box(point, coords) for point in (h, shifted)]
-    stages += [[c for point in (h, shifted) for c in _ring(coords.child(point), coords, r)] for r in range(1, MAX_RADIUS + 1)]
-    for candidates in stages:
+    for candidates in _candidate_stages(h, _shifted_to_target(h, coords, base, target), coords):
         for child in candidates:
             if child not in tried:
                 tried[child] = target.relative(coords.config(child, base))
@@ -80,6 +77,15 @@ def project(h: np.ndarray, coords: OrderedCoordinates, base: Mapping[str, Any], 
         if meeting:
             return min(meeting, key=lambda c: float(np.sum((np.array(c) - h) ** 2)))
     return min(tried, key=lambda c: abs(tried[c] - 1.0))
+
+
+def _candidate_stages(h: np.ndarray, shifted: np.ndarray, coords: OrderedCoordinates) -> Iterator[list[tuple[int, ...]]]:
+    """The children :func:`project` tries, one stage at a time (a stage is enumerated only
+    when the ones before it held no child that meets the target)."""
+    for point in (h, shifted):
+        yield [coords.child(point)] + _box(point, coords)
+    for radius in range(1, MAX_RADIUS + 1):
+        yield [c for point in (h, shifted) for c in _ring(coords.child(point), coords, radius)]
 
 
 def _ring(center: tuple[int, ...], coords: OrderedCoordinates, radius: int) -> list[tuple[int, ...]]:
