@@ -1,7 +1,8 @@
 """Search cost of AutoHAS (seed 000 Table 3 layout): wall time and peak memory of N search
 steps of AutoHAS (REINFORCE) and of the differentiable variant, against N training steps
 of the baseline network standalone (AutoHAS steps include the paired pre-step reward
-forward, as AutoHAS runs by default). Each variant runs in its own subprocess; peak memory
+forward, as AutoHAS runs by default; ``autohas-unfolded`` with the reward forwards' BatchNorm
+not folded into the 1x1 convolutions, ``autohas-float32-256`` with float32 rewards). Each variant runs in its own subprocess; peak memory
 is the process's peak RSS (VmHWM) over model construction, warm-up and the steps, minus its
 RSS once the data were loaded: weights, optimizer states, activations and allocator caches.
 
@@ -18,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("standalone", "autohas", "autohas-float32-256", "differentiable")
+VARIANTS = ("standalone", "autohas", "autohas-unfolded", "autohas-float32-256", "differentiable")
 
 
 def _rss_kib(field: str) -> int:
@@ -47,6 +48,10 @@ def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, f
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if variant == "autohas-unfolded":  # the reward forwards without the 1x1 conv + BatchNorm + ReLU6 fold
+        import hasearch.supernet.mbconv
+
+        hasearch.supernet.mbconv.can_fold = lambda x, cout: False
     definition = resolve_space("mbconv")
     data = make_splits(resolve_dataset(dataset))
     space, baseline = definition.space, definition.baseline

@@ -24,18 +24,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-VARIANTS = {"float32": (None, 256), "bfloat16": (torch.bfloat16, 256), "bfloat16-160": (torch.bfloat16, 160)}  # dtype, images
+# dtype, images, BatchNorm folded into the 1x1 convolutions (hasearch.supernet.folded; bfloat16 only)
+VARIANTS = {
+    "float32": (None, 256, False),
+    "bfloat16": (torch.bfloat16, 256, True),
+    "bfloat16-unfolded": (torch.bfloat16, 256, False),
+    "bfloat16-160": (torch.bfloat16, 160, True),
+}
 
 
 def main() -> None:
     from hasearch.autohas.controller import Controller
-    from hasearch.autohas.engine import SharedWeightsTrainer
+    import hasearch.supernet.mbconv as mbconv_supernet
+    from hasearch.autohas.engine import SharedWeightsTrainer, scored_accuracy
     from hasearch.autohas.temporary import temporary_weights
     from hasearch.catalog import resolve_space
     from hasearch.data import make_splits, resolve_dataset
     from hasearch.models.mbconv import MBCONV
     from hasearch.space import BasisSet
     from hasearch.supernet import MBConvSupernet
+    from hasearch.supernet.folded import can_fold
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-steps", type=int, default=150)
@@ -63,12 +71,14 @@ def main() -> None:
             w_star = temporary_weights(optimizer, trainer.names)
             x, y = trainer._val_batch()
             row = {}
-            for label, (dtype, images) in VARIANTS.items():
+            for label, (dtype, images, fold) in VARIANTS.items():
+                mbconv_supernet.can_fold = can_fold if fold else (lambda x, cout: False)
                 start = time.perf_counter()
-                before, after = _paired(trainer, w_star, x[:images], y[:images], arch, dtype)
+                before, after = _paired(trainer, w_star, lambda: scored_accuracy(net, x[:images], y[:images], arch, dtype=dtype))
                 seconds[label].append(time.perf_counter() - start)
                 row[label] = (after, after - before)
-            before, after = _paired(trainer, w_star, full_x, data.val.y, arch, None)
+            mbconv_supernet.can_fold = can_fold
+            before, after = _paired(trainer, w_star, lambda: scored_accuracy(net, full_x, data.val.y, arch, dtype=None))
             row["full"] = (after, after - before)
             rows.append(row)
         optimizer.step()
@@ -103,6 +113,7 @@ def _summary(rows: list[dict], seconds: dict[str, list[float]], args: argparse.N
             label: {"Q": round(corr(label, "full", 0), 4), "paired": round(corr(label, "full", 1), 4)} for label in VARIANTS
         },
         "corr_float32_bfloat16": {"Q": round(corr("float32", "bfloat16", 0), 4), "paired": round(corr("float32", "bfloat16", 1), 4)},
+        "corr_bfloat16_folded_unfolded": {"Q": round(corr("bfloat16", "bfloat16-unfolded", 0), 4), "paired": round(corr("bfloat16", "bfloat16-unfolded", 1), 4)},
         "mean_abs_difference_float32_bfloat16": {
             "Q": statistics.fmean(abs(r["float32"][0] - r["bfloat16"][0]) for r in rows),
             "paired": statistics.fmean(abs(r["float32"][1] - r["bfloat16"][1]) for r in rows),

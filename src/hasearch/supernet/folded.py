@@ -1,0 +1,78 @@
+"""``relu6(BatchNorm(conv1x1(x)))`` on the batch's statistics in one pass over the output.
+
+A reward forward (AutoHAS scores W* and W on a validation batch, ``BNMode.BATCH``) spends
+most of its time in memory-bound passes over the expanded activations: the 1x1 expansion
+convolution writes them, BatchNorm reads them twice (statistics, then normalisation) and
+writes them, ReLU6 reads and writes them again. For a 1x1 convolution the batch statistics
+of the output follow from the input's (exact in real arithmetic):
+
+    mean(y_c) = w_c . mean(x),   var(y_c) = w_c^T Cov(x) w_c   (biased, as BatchNorm uses)
+
+so BatchNorm folds into the convolution's weight and bias (y = a * (w x) + b with
+a = gamma / sqrt(var + eps), b = beta - a * mean) and ReLU6 becomes the convolution's
+oneDNN post-op: the output is written once and never read back. ``Cov(x)`` costs one
+small matrix product over the input, which has 1/expansion of the output's channels.
+
+Only where it is exact to the float tolerance and measured faster: bfloat16, no gradient (the
+fold has no backward here), CPU with oneDNN, 4-D channels-last input. Everywhere else the
+caller gets the plain three operations. ``benchmarks/autohas_cost.py`` measures the step.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+_POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
+
+
+MIN_OUTPUT_ELEMENTS = 1 << 20
+"""Smaller outputs stay unfolded: the fold's dozen small operations cost more than the
+passes they save (256 x 192 x 4 x 4 outputs: 0.66 ms folded, 0.54 ms unfolded; 256 x 144 x
+7 x 7: 0.94 against 1.24 ms; 2 threads, bfloat16)."""
+
+
+def can_fold(x: Tensor, cout: int) -> bool:
+    """Whether :func:`folded_pointwise_bn_relu6` applies to input ``x`` and ``cout`` output
+    channels: bfloat16 only (in float32 the ``mbconv`` reward forward was slower folded,
+    78.6 against 70.4 ms), outputs of at least :data:`MIN_OUTPUT_ELEMENTS`."""
+    return (
+        _POINTWISE is not None
+        and x.numel() // max(x.shape[1], 1) * cout >= MIN_OUTPUT_ELEMENTS
+        and _compute_dtype(x) is torch.bfloat16
+        and not torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dim() == 4
+        and x.shape[1] > 1
+        and x.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
+def folded_pointwise_bn_relu6(x: Tensor, weight: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """``relu6(batch_norm(conv2d(x, weight), batch statistics, gamma, beta))`` for a 1x1
+    ``weight`` of shape ``(cout, cin, 1, 1)``, computed as described in the module docstring.
+    Runs in the autocast precision when CPU autocast is on (as ``F.conv2d`` would)."""
+    assert _POINTWISE is not None
+    dtype = _compute_dtype(x)
+    cout, cin = weight.shape[:2]
+    rows = x.permute(0, 2, 3, 1).reshape(-1, cin).float()  # channels-last: (N*H*W, cin)
+    mean_in = rows.mean(0)
+    covariance = rows.T @ rows / rows.shape[0] - torch.outer(mean_in, mean_in)
+    w = weight.reshape(cout, cin).float()
+    mean = w @ mean_in
+    var = ((w @ covariance) * w).sum(1).clamp_min(0.0)
+    scale = gamma.float() * torch.rsqrt(var + eps)
+    bias = beta.float() - scale * mean
+    folded = (w * scale[:, None]).reshape(cout, cin, 1, 1).to(dtype).contiguous(memory_format=torch.channels_last)
+    return _POINTWISE(x.to(dtype), folded, bias.to(dtype), [0, 0], [1, 1], [1, 1], 1, "hardtanh", [0.0, 6.0], "")
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+
+
+def reference_pointwise_bn_relu6(x: Tensor, weight: Tensor, gamma: Tensor, beta: Tensor, eps: float) -> Tensor:
+    """The three operations :func:`folded_pointwise_bn_relu6` replaces (for tests)."""
+    y = F.conv2d(x, weight.contiguous(memory_format=torch.channels_last))
+    return F.relu6(F.batch_norm(y, None, None, gamma, beta, True, 0.0, eps))

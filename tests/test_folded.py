@@ -1,0 +1,82 @@
+"""The reward forward's folded 1x1 convolution + BatchNorm (batch statistics) + ReLU6."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import hasearch.supernet.folded as folded
+import hasearch.supernet.mbconv as mbconv_supernet
+from hasearch.autohas.engine import scored_logits
+from hasearch.catalog import resolve_space
+from hasearch.supernet import supernet_for
+
+pytestmark = pytest.mark.skipif(folded._POINTWISE is None, reason="torch built without oneDNN")
+
+
+def _layer(cin: int = 8, cout: int = 48) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(0)
+    x = (torch.randn(256, cin, 12, 12) * 2 + 0.5).contiguous(memory_format=torch.channels_last)
+    return x, torch.randn(cout, cin, 1, 1) / cin**0.5, torch.rand(cout) + 0.5, torch.randn(cout)
+
+
+def test_the_fold_equals_convolution_batchnorm_relu6_in_float32() -> None:
+    x, w, gamma, beta = _layer()
+    expected = folded.reference_pointwise_bn_relu6(x, w, gamma, beta, 1e-5)
+    got = folded.folded_pointwise_bn_relu6(x, w, gamma, beta, 1e-5)
+    assert got.shape == expected.shape and got.is_contiguous(memory_format=torch.channels_last)
+    assert 0.0 < float(expected.mean()) and float(expected.max()) == 6.0  # both clamps are exercised
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_the_fold_in_bfloat16_is_as_close_to_float32_as_the_three_operations_are() -> None:
+    x, w, gamma, beta = _layer()
+    exact = folded.reference_pointwise_bn_relu6(x, w, gamma, beta, 1e-5)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert folded.can_fold(x, 48)
+        got = folded.folded_pointwise_bn_relu6(x, w, gamma, beta, 1e-5)
+        unfolded = folded.reference_pointwise_bn_relu6(x, w, gamma, beta, 1e-5)
+    assert got.dtype == torch.bfloat16
+    error, unfolded_error = (got.float() - exact).abs(), (unfolded.float() - exact).abs()
+    assert float(error.max()) <= 2 * float(unfolded_error.max()) + 1e-3
+    assert float(error.mean()) <= 2 * float(unfolded_error.mean()) + 1e-4
+
+
+def test_the_fold_applies_only_without_gradient_in_bfloat16_to_channels_last_input() -> None:
+    x = _layer()[0]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not folded.can_fold(x, 48)  # a gradient would be needed
+        with torch.no_grad():
+            assert not folded.can_fold(x[:4], 48)  # too small to pay
+        with torch.no_grad():
+            assert folded.can_fold(x, 48)
+            assert not folded.can_fold(x.contiguous(), 48)
+    with torch.no_grad():
+        assert not folded.can_fold(x, 48)  # float32: measured slower folded
+
+
+def test_a_reward_forward_on_one_channel_images_folds_and_keeps_its_logits(monkeypatch: pytest.MonkeyPatch) -> None:
+    definition = resolve_space("mbconv")
+    torch.manual_seed(0)
+    net = supernet_for(definition.family, definition.space, (1, 28, 28), 10).to(memory_format=torch.channels_last)
+    arch = net.arch_of(definition.baseline)
+    x = torch.rand(128, 1, 28, 28).contiguous(memory_format=torch.channels_last)  # as the AutoHAS reward batch
+    calls: list[int] = []
+    original = folded.folded_pointwise_bn_relu6
+
+    def counted(*args: torch.Tensor | float) -> torch.Tensor:
+        calls.append(1)
+        return original(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mbconv_supernet, "folded_pointwise_bn_relu6", counted)
+    with_fold = scored_logits(net, x, arch, dtype=torch.bfloat16)
+    assert len(calls) >= 2  # the expansions of the early, large stages
+    calls.clear()
+    monkeypatch.setattr(folded, "MIN_OUTPUT_ELEMENTS", 0)
+    scored_logits(net, x, arch, dtype=torch.bfloat16)
+    assert len(calls) == 1 + sum(e != 1 for stage in arch.blocks for _, e in stage)  # head + every expansion
+    monkeypatch.setattr(mbconv_supernet, "can_fold", lambda x, cout: False)
+    without = scored_logits(net, x, arch, dtype=torch.bfloat16)
+    exact = scored_logits(net, x, arch, dtype=None)
+    assert float((with_fold - exact).abs().max()) <= 2 * float((without - exact).abs().max()) + 1e-3
+    assert float((with_fold.argmax(1) == exact.argmax(1)).float().mean()) >= 0.95
