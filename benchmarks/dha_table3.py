@@ -100,8 +100,9 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def results_path(dataset: str, epochs: float, seed: int) -> Path:
-    return Path(__file__).parent / "results" / f"dha_table3_{dataset.replace(':', '_').replace('/', '_')}_e{epochs:g}_seed{seed}.json"
+def results_path(dataset: str, epochs: float, seed: int, tag: str = "") -> Path:
+    suffix = f"_{tag}" if tag else ""
+    return Path(__file__).parent / "results" / f"dha_table3_{dataset.replace(':', '_').replace('/', '_')}_e{epochs:g}{suffix}_seed{seed}.json"
 
 
 def main() -> None:
@@ -110,17 +111,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=float, default=3.0, help="training epochs of a one-stage row (and of each stage of a sequential one)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS))
+    parser.add_argument("--tag", default="", help="a name for separate result files (e.g. a side-by-side timing run)")
     parser.add_argument("--report", action="store_true", help="print the table of the seeds' result files; train nothing")
     args = parser.parse_args()
     results: list[dict[str, Any]] = []
     if args.report:
         for seed in args.seeds:
-            results += json.loads(results_path(args.dataset, args.epochs, seed).read_text())["results"]
+            results += json.loads(results_path(args.dataset, args.epochs, seed, args.tag).read_text())["results"]
         print(table(results))
         return
     with tempfile.TemporaryDirectory() as root:
         for seed in args.seeds:
-            path = results_path(args.dataset, args.epochs, seed)
+            path = results_path(args.dataset, args.epochs, seed, args.tag)
             done: list[dict[str, Any]] = json.loads(path.read_text())["results"] if path.exists() else []
             for row in args.rows:
                 done = [r for r in done if r["row"] != row] + [run_row(row, seed, args, Path(root))]

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/latency_table.py --children 30 --seed 0
 
-For each built-in space (mbconv, mobilenetv2, resnet-joint) on a 3x32x32 input, batch 1 and 32, this
+For each built-in space (mbconv, mobilenetv2, resnet-joint, darts; ``--spaces`` picks some) on a 3x32x32 input, batch 1 and 32, this
 machine's threads: build the table (grid of layer shapes, thinned channels; the rest interpolated),
 with its calibration networks (the scale of whole networks to summed layers), and time
 random children (other than the calibration ones) as whole networks in the same
@@ -30,7 +30,7 @@ from hasearch.catalog import resolve_space
 from hasearch.supernet import latency_model
 from hasearch.supernet.latency import ROUNDS, build_table, device_name, time_module
 
-SPACES = ("mbconv", "mobilenetv2", "resnet-joint")
+SPACES = ("mbconv", "mobilenetv2", "resnet-joint", "darts")
 SHAPE = (3, 32, 32)
 
 
@@ -81,10 +81,12 @@ def main() -> None:
     parser.add_argument("--children", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--spaces", nargs="+", default=list(SPACES), choices=SPACES)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latency_table.json")
     args = parser.parse_args()
     results = {"device": device_name(), "threads": torch.get_num_threads(), "torch": torch.__version__, "spaces": []}
     with tempfile.TemporaryDirectory() as cache:  # build from scratch, not from the user's cache
-        for batch, name in [(b, n) for b in args.batch_sizes for n in SPACES]:
+        for batch, name in [(b, n) for b in args.batch_sizes for n in args.spaces]:
             result = validate(name, args.children, args.seed, Path(cache), batch)
             results["spaces"].append(result)
             print(f"{name}, batch {batch}: {result['grid_entries']} grid entries and the children timed in {result['grid_and_children_seconds']}s; "
@@ -92,8 +94,7 @@ def main() -> None:
                   f"median relative error {100 * result['median_relative_error']:.1f}%; baseline timed "
                   f"{result['baseline_ms_before_and_after'][0]:.2f} ms before the build, {result['baseline_ms_before_and_after'][1]:.2f} ms "
                   "after the validation", flush=True)
-    out = Path(__file__).parent / "results" / "latency_table.json"
-    out.write_text(json.dumps(results, indent=1))
+    args.out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

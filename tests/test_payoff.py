@@ -66,6 +66,16 @@ def test_the_result_is_the_better_configuration_on_validation_never_on_test() ->
     assert choose_result(None, _score(0.55, 0.70)) == FOUND  # --no-baseline
 
 
+def test_the_verdict_says_why_a_found_model_that_lost_is_kept() -> None:
+    from hasearch.final import BASELINE, FOUND, verdict
+
+    lost = (_score(0.60, 0.50, config={"lr": 0.1}), _score(0.55, 0.70, config={"lr": 0.2}))
+    assert verdict(*lost, BASELINE) is not None and verdict(*lost, BASELINE).endswith("the baseline is saved as the result")  # type: ignore[union-attr]
+    assert verdict(*lost, FOUND).endswith("the found model is kept (--keep-found)")  # type: ignore[union-attr]
+    over = verdict(*lost, FOUND, kept_because="the baseline is over the resource limit")
+    assert over is not None and over.endswith("kept (the baseline is over the resource limit)")
+
+
 class _WorseThanBaseline(SingleRunStrategy):
     """A 'search' that returns a configuration far worse than the baseline."""
 

@@ -186,7 +186,7 @@ def test_a_child_is_scored_after_recalibration_as_its_exported_network_scores(sp
     assert accuracy == child_accuracy and loss == pytest.approx(child_loss, rel=1e-5)
 
 
-@pytest.mark.parametrize("space_name", ["mbconv", "mobilenetv2", "resnet-joint"])
+@pytest.mark.parametrize("space_name", ["mbconv", "mobilenetv2", "resnet-joint", "darts"])
 def test_the_latency_grid_covers_every_child_by_measurement_or_interpolation(space_name: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from hasearch.supernet import latency_model
 
@@ -200,3 +200,22 @@ def test_the_latency_grid_covers_every_child_by_measurement_or_interpolation(spa
         expected = sum(0.01 + 1e-6 * table.layer_macs(layer) if layer[0] in table.channels else 0.01 for layer in table.layers(config))
         assert table.cost(config) == pytest.approx(expected, rel=1e-9)
     assert table.measured_now == 0  # nothing had to be timed outside the grid
+
+
+def test_the_darts_latency_table_lists_every_layer_a_child_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hasearch.models.darts import CELLS, NODES, arch_of
+    from hasearch.supernet import latency_model
+
+    definition = resolve_space("darts")
+    table = latency_model(definition.family, (3, 32, 32), 10, cache=tmp_path)
+    config = dict(definition.space.sample(np.random.default_rng(4)))
+    layers = table.layers(config)
+    edges = [layer for layer in layers if layer[0] == "dedge"]
+    arch = arch_of(config)
+    assert [e[1] for e in edges] == [op for spec_kind in ("normal", "reduce", "normal", "reduce", "normal")
+                                     for node in arch.cell(spec_kind).nodes for _, op in node]
+    assert len(edges) == 2 * NODES * CELLS and sum(layer[0] == "dnode" for layer in layers) == NODES * CELLS
+    assert {e[3] for e in edges} == {1, 2}  # reduction cells' edges from their inputs have stride 2
+    for layer in layers:  # every layer builds and runs on its input shape
+        module, shape = table.build_layer(layer)
+        assert module.eval()(torch.rand(1, *shape)).ndim in (2, 4)

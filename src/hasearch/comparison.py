@@ -114,7 +114,7 @@ def compare_with_baseline(
     chosen = (base_config, base_model) if result == BASELINE else (found.config, model)
     if chosen[0] is not None and chosen[1] is not None:
         save_final_model(run, chosen[1], chosen[0], problem.data)
-    message = verdict(baseline, score, result)
+    message = verdict(baseline, score, result, kept_because="the baseline is over the resource limit" if over else "--keep-found")
     summary: dict[str, Any] = {
         "strategy": settings.strategy,
         "space": problem.space.name,

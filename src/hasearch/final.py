@@ -139,15 +139,16 @@ def choose_result(baseline: FinalScore | None, found: FinalScore | None, *, keep
     return BASELINE if baseline.val_accuracy > found.val_accuracy else FOUND
 
 
-def verdict(baseline: FinalScore | None, found: FinalScore | None, result: str) -> str | None:
-    """One sentence on whether the search beat the baseline (``None`` without a baseline)."""
+def verdict(baseline: FinalScore | None, found: FinalScore | None, result: str, *, kept_because: str = "--keep-found") -> str | None:
+    """One sentence on whether the search beat the baseline (``None`` without a baseline);
+    ``kept_because``: why a found model that lost on validation is still the result."""
     if baseline is None or baseline.val_accuracy is None:
         return None
     if found is None or found.error is not None or found.val_accuracy is None:
         return "the search produced no usable configuration: the baseline is the result"
     vals = f"validation accuracy {100 * found.val_accuracy:.2f}% found vs {100 * baseline.val_accuracy:.2f}% baseline"
     if baseline.val_accuracy > found.val_accuracy:
-        kept = "the found model is kept (--keep-found)" if result == FOUND else "the baseline is saved as the result"
+        kept = f"the found model is kept ({kept_because})" if result == FOUND else "the baseline is saved as the result"
         return f"the search did not beat the baseline ({vals}): {kept}"
     if dict(found.config) == dict(baseline.config):
         return f"the search returned the baseline configuration ({vals})"

@@ -17,8 +17,8 @@
 
 :func:`supernet_for`, :func:`resource_model` and :func:`latency_model` pick the right one
 for a model family
-(factories in dicts keyed by family name; every built-in family has a supernet and
-MACs; ``darts`` has no latency table yet).
+(factories in dicts keyed by family name; every built-in family has a supernet, MACs
+and a latency table).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from hasearch.supernet.darts import DartsMacs, DartsSupernet
 from hasearch.supernet.elastic import BNMode, recalibrate_bn
 from hasearch.supernet.fixed import FixedNetwork
 from hasearch.supernet.latency import LatencyTable
-from hasearch.supernet.latency_tables import MBConvLatency, ResNetJointLatency
+from hasearch.supernet.latency_tables import DartsLatency, MBConvLatency, ResNetJointLatency
 from hasearch.supernet.mbconv import MBConvSupernet
 from hasearch.supernet.resnet_joint import ResNetJointSupernet
 from hasearch.supernet.resources import MBConvMacs, ResNetJointMacs, ResourceModel
@@ -57,6 +57,7 @@ _MAC_TABLES["resnet-joint"] = ResNetJointMacs
 _MAC_TABLES["darts"] = DartsMacs
 _LATENCY_TABLES: dict[str, LatencyFactory] = {name: partial(MBConvLatency, plan) for name, plan in MBCONV_FAMILIES.items()}
 _LATENCY_TABLES["resnet-joint"] = ResNetJointLatency
+_LATENCY_TABLES["darts"] = DartsLatency
 
 
 def has_supernet(family: ModelFamily) -> bool:
@@ -65,12 +66,12 @@ def has_supernet(family: ModelFamily) -> bool:
 
 def supernet_for(family: ModelFamily, space: SearchSpace, input_shape: InputShape, num_classes: int) -> nn.Module:
     """The elastic supernet of ``family`` over ``space``."""
-    return _factory(SUPERNETS, family, "an elastic supernet")(space, input_shape, num_classes)
+    return _factory(SUPERNETS, family, "elastic supernet")(space, input_shape, num_classes)
 
 
 def resource_model(family: ModelFamily, input_shape: InputShape, num_classes: int) -> ResourceModel:
     """MACs of ``family``'s children, from per-layer entries."""
-    return _factory(_MAC_TABLES, family, "a MACs table")(input_shape, num_classes)
+    return _factory(_MAC_TABLES, family, "MACs table")(input_shape, num_classes)
 
 
 def latency_model(
@@ -78,7 +79,7 @@ def latency_model(
 ) -> LatencyTable:
     """The measured latency table of ``family``'s children on this device (``cache``: the
     folder of cached tables, default the user's cache directory)."""
-    return _factory(_LATENCY_TABLES, family, "a latency table")(input_shape, num_classes, batch_size=batch_size, cache=cache)
+    return _factory(_LATENCY_TABLES, family, "latency table")(input_shape, num_classes, batch_size=batch_size, cache=cache)
 
 
 def _factory(factories: Mapping[str, Any], family: ModelFamily, what: str) -> Any:
@@ -91,6 +92,7 @@ def _factory(factories: Mapping[str, Any], family: ModelFamily, what: str) -> An
 __all__ = [
     "MBCONV_FAMILIES",
     "BNMode",
+    "DartsLatency",
     "DartsMacs",
     "DartsSupernet",
     "FixedNetwork",

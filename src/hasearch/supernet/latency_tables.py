@@ -4,6 +4,8 @@
   expansion, stride, input size), the head with pooling and classifier.
 * ``resnet-joint``: the stem, each residual block (channels, branches, stride, input size;
   its projection included when the shape changes), the final ReLU, pooling and classifier.
+* ``darts``: the stem, each cell's two input preprocessings, each chosen edge (primitive,
+  stride, input size), each node's weighted sum, each cell's concatenation, the head.
 
 Grids measure at most three channel counts per stage; the rest is interpolated.
 """
@@ -18,6 +20,19 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from hasearch.models.darts import (
+    CELL_TYPES,
+    NODES,
+    build_darts,
+    cell_plan,
+    edge_stride,
+    halve,
+    make_op,
+    preprocessors,
+    stem,
+    stem_size,
+)
+from hasearch.models.darts import arch_of as darts_arch_of
 from hasearch.models.family import InputShape
 from hasearch.models.mbconv import (
     MBConvArch,
@@ -30,6 +45,7 @@ from hasearch.models.mbconv import (
 )
 from hasearch.models.resnet_joint import MAIN_BLOCKS, STRIDES, ResBlock, build_resnet_joint
 from hasearch.space import SearchSpace
+from hasearch.supernet.darts import op_macs
 from hasearch.supernet.latency import LatencyTable, Signature
 from hasearch.supernet.mbconv import space_values
 from hasearch.supernet.resources import MBConvLayers, ResNetJointLayers, conv_out
@@ -45,11 +61,12 @@ class _Resize(nn.Module):
 
 
 class _Head(nn.Module):
-    """An MBConv head (1x1 conv) or none, then ReLU (ResNet), pooling and the classifier."""
+    """An MBConv head (1x1 conv) or none, then ReLU (ResNet; ``relu=False``: darts), pooling
+    and the classifier."""
 
-    def __init__(self, cin: int, head: int | None, classes: int) -> None:
+    def __init__(self, cin: int, head: int | None, classes: int, *, relu: bool = True) -> None:
         super().__init__()
-        self.conv = conv_bn(cin, head, 1) if head else nn.ReLU()
+        self.conv = conv_bn(cin, head, 1) if head else nn.ReLU() if relu else nn.Identity()
         self.classifier = nn.Linear(head or cin, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -167,4 +184,88 @@ class ResNetJointLatency(LatencyTable):
                     h, w = conv_out(h, s), conv_out(w, s)
             previous = widths
         out.update(("rhead", cin, self.num_classes, h, w) for cin in previous)
+        return sorted(out, key=repr)
+
+
+class _NodeSum(nn.Module):
+    """A darts node's weighted sum of its two edges (``c_a * a + c_b * b``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("coefficients", torch.ones(2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.coefficients[0] * x + self.coefficients[1] * x
+
+
+class _Concat(nn.Module):
+    """A darts cell's output: its nodes concatenated along the channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x] * NODES, dim=1)
+
+
+class DartsLatency(LatencyTable):
+    """The latency table of the ``darts`` cell family. Channel counts are fixed by the
+    family, so the grid holds every layer a child can have and nothing is interpolated."""
+
+    name = "darts"
+
+    def __init__(self, input_shape: InputShape, num_classes: int, *, batch_size: int = 1, cache: Path | None = None) -> None:
+        self.plan = cell_plan(input_shape)
+        super().__init__(input_shape, num_classes, batch_size=batch_size, cache=cache, plan=repr(self.plan))
+
+    def layers(self, config: Mapping[str, Any]) -> list[Signature]:
+        arch = darts_arch_of(config)
+        out: list[Signature] = [("dstem", *self.input_shape)]
+        for i, spec in enumerate(self.plan):
+            (h, w), c = spec.size, spec.channels
+            inner = (halve(h), halve(w)) if spec.reduction else (h, w)
+            out += [("dpre0", i), ("dpre1", i)]
+            for node in arch.cell(spec.kind).nodes:
+                out += [("dedge", op, c, edge_stride(spec, j), *((h, w) if j < 2 else inner)) for j, op in node]
+                out.append(("dnode", c, *inner))
+            out.append(("dconcat", c, *inner))
+        last = self.plan[-1]
+        out.append(("dhead", NODES * last.channels, *(halve(s) if last.reduction else s for s in last.size)))
+        return out
+
+    def build_layer(self, signature: Signature) -> tuple[nn.Module, tuple[int, ...]]:
+        kind, *rest = signature
+        if kind == "dstem":
+            return stem(self.input_shape), tuple(self.input_shape)
+        if kind in ("dpre0", "dpre1"):  # s0 is the output of the cell before the previous one
+            i = rest[0]
+            spec, first = self.plan[i], kind == "dpre0"
+            size = (self.plan[i - 1].size if i else stem_size(self.input_shape)) if first else spec.size
+            return preprocessors(spec)[0 if first else 1], (spec.c_prev_prev if first else spec.c_prev, *size)
+        if kind == "dedge":
+            op, c, stride, h, w = rest
+            return make_op(op, c, stride), (c, h, w)
+        if kind == "dnode":
+            return _NodeSum(), tuple(rest)
+        if kind == "dconcat":
+            return _Concat(), tuple(rest)
+        cin, h, w = rest
+        return _Head(cin, None, self.num_classes, relu=False), (cin, h, w)
+
+    def layer_macs(self, signature: Signature) -> int:
+        kind, *rest = signature
+        return op_macs(*rest) if kind == "dedge" else 0
+
+    def build_network(self, config: Mapping[str, Any]) -> nn.Module:
+        return build_darts(config, self.input_shape, self.num_classes)
+
+    def grid(self, space: SearchSpace) -> list[Signature]:
+        """Every layer of every child: each primitive the space allows on each edge shape of
+        each cell, and the layers every child shares (stem, preprocessings, sums, head)."""
+        baseline = darts_arch_of(space.baseline)  # the family's defaults for parameters the space fixes
+        ops = {op for kind in CELL_TYPES for node in baseline.cell(kind).nodes for _, op in node}
+        ops |= {str(c) for p in space.params if p.name.endswith(("_op_a", "_op_b")) for c in p.choices}
+        out: set[Signature] = {layer for layer in self.layers(space.baseline) if layer[0] != "dedge"}
+        for spec in self.plan:
+            (h, w), c = spec.size, spec.channels
+            inner = (halve(h), halve(w)) if spec.reduction else (h, w)
+            shapes = {(edge_stride(spec, 0), h, w), (1, *inner)}
+            out.update(("dedge", op, c, stride, hh, ww) for op in ops for stride, hh, ww in shapes)
         return sorted(out, key=repr)
