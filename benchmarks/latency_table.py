@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from hasearch.catalog import resolve_space
 from hasearch.supernet import latency_model
-from hasearch.supernet.latency import ROUNDS, build_table, device_name, time_module
+from hasearch.supernet.latency import ROUNDS, device_name, time_module, validate_table
 
 SPACES = ("mbconv", "mobilenetv2", "resnet-joint", "darts")
 SHAPE = (3, 32, 32)
@@ -40,39 +38,29 @@ def validate(space_name: str, children: int, seed: int, cache: Path, batch: int)
     x = torch.rand(batch, *SHAPE).contiguous(memory_format=torch.channels_last)
     reference = definition.build(definition.baseline, SHAPE, 10).to(memory_format=torch.channels_last)
     reference_before = time_module(reference, x)  # the machine's speed drifts: the baseline timed before and after
-    rng = np.random.default_rng(seed)
-    configs = [dict(definition.space.sample(rng)) for _ in range(children)]
-    nets = [definition.build(c, SHAPE, 10).to(memory_format=torch.channels_last).eval() for c in configs]
-    grid = table.grid(definition.space)
     # the table built as hasearch builds it (grid layers + calibration networks), with the
-    # validation children timed in the same rounds (time_in_rounds: the fastest round of each
-    # counts), so that the machine's speed drift hits table and networks alike
+    # validation children timed in the same rounds (validate_table)
     start = time.perf_counter()
-    measured = build_table(table, definition.space, seed=seed + 1000, also=[(n, x) for n in nets])
+    check = validate_table(table, definition.space, children=children, seed=seed)
     build_seconds = time.perf_counter() - start
-    predicted, interpolated = [], 0
-    for config in configs:
-        layers = table.layers(config)
-        interpolated += sum(layer not in table.entries for layer in layers)
-        before = table.measured_now
-        predicted.append(table.cost(config))
-        assert table.measured_now == before, "a layer was neither on the grid nor interpolable"
+    rng = np.random.default_rng(seed)  # the same children validate_table drew
+    configs = [dict(definition.space.sample(rng)) for _ in range(children)]
+    interpolated = sum(layer not in table.entries for c in configs for layer in table.layers(c))
     reference_after = time_module(reference, x)
-    errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
     return {
         "space": space_name,
         "batch_size": batch,
         "min_rounds": ROUNDS,
-        "grid_entries": len(grid),
+        "grid_entries": len(table.grid(definition.space)),
         "scale": table.scale,
         "grid_and_children_seconds": round(build_seconds, 1),
-        "children": children,
+        "children": check.children,
         "interpolated_layers": interpolated,
-        "spearman": float(spearmanr(predicted, measured).statistic),
-        "median_relative_error": statistics.median(errors),
+        "spearman": check.spearman,
+        "median_relative_error": check.median_relative_error,
         "baseline_ms_before_and_after": [round(reference_before, 4), round(reference_after, 4)],
-        "measured_ms": [round(m, 4) for m in measured],
-        "predicted_ms": [round(p, 4) for p in predicted],
+        "measured_ms": [round(m, 4) for m in check.measured_ms],
+        "predicted_ms": [round(p, 4) for p in check.predicted_ms],
     }
 
 

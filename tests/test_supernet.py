@@ -4,6 +4,7 @@ MACs from per-layer entries equal torch's FLOP counter, a child runs only its ow
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -159,12 +160,19 @@ def test_latency_command_builds_the_tables_of_every_family_and_refuses_bad_shape
     assert "baseline: predicted" in out and list((tmp_path / "hasearch" / "latency").glob("mbconv-*.json"))
     saved = json.loads(next((tmp_path / "hasearch" / "latency").glob("mbconv-*.json")).read_text())
     assert 0.3 < saved["scale"] < 3.0 and saved["built"]  # whole networks / summed layers, fitted at build time
-    assert main(["latency", "--space", "mbconv", "--input", "1x8x8"]) == 0
-    assert " / 0 " in capsys.readouterr().out  # second time: everything from the cache
+    assert main(["latency", "--space", "mbconv", "--input", "1x8x8", "--validate", "4"]) == 0
+    out = capsys.readouterr().out
+    assert " / 0 " in out  # second time: everything from the cache
+    spearman = float(re.search(r"validation \(4 children\): Spearman\s*│\s*(-?[\d.]+|nan)", out).group(1))  # type: ignore[union-attr]
+    error = float(re.search(r"validation \(4 children\): median error\s*│\s*([\d.]+)%", out).group(1))  # type: ignore[union-attr]
+    assert -1.0 <= spearman <= 1.0 and 0.0 <= error < 100.0
     assert main(["latency", "--space", "resnet-joint", "--input", "1x8x8"]) == 0
     assert list((tmp_path / "hasearch" / "latency").glob("resnet-joint-*.json"))
     capsys.readouterr()
-    for argv, message in ((["latency", "--space", "mbconv", "--input", "0x8x8"], "is not a shape CxHxW"),):
+    for argv, message in (
+        (["latency", "--space", "mbconv", "--input", "0x8x8"], "is not a shape CxHxW"),
+        (["latency", "--space", "mbconv", "--input", "1x8x8", "--validate", "1"], "give 2 to 1000 children"),
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err
@@ -219,3 +227,30 @@ def test_the_darts_latency_table_lists_every_layer_a_child_runs(tmp_path) -> Non
     for layer in layers:  # every layer builds and runs on its input shape
         module, shape = table.build_layer(layer)
         assert module.eval()(torch.rand(1, *shape)).ndim in (2, 4)
+
+
+def test_validate_table_compares_predictions_with_whole_networks_timed_in_the_same_rounds(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from hasearch.supernet import latency as latency_module
+    from hasearch.supernet import latency_model
+    from hasearch.supernet.latency import validate_table
+
+    definition = resolve_space("mobilenetv2")
+    table = latency_model(definition.family, (1, 8, 8), 10, cache=tmp_path)
+    timed: list[int] = []
+
+    def fake_rounds(items, **_):  # type: ignore[no-untyped-def]  # a network's "ms" = its parameter count / 1e4
+        timed.append(len(items))
+        return [sum(p.numel() for p in module.parameters()) / 1e4 for module, _ in items]
+
+    monkeypatch.setattr(latency_module, "time_in_rounds", fake_rounds)
+    check = validate_table(table, definition.space, children=6, seed=3)
+    grid = len(table.grid(definition.space))
+    assert timed == [grid + latency_module.CALIBRATION_NETWORKS + 6]  # grid, calibration and validation children in one set of rounds
+    assert check.children == 6 and len(check.predicted_ms) == 6 and table.built
+    assert check.median_relative_error == pytest.approx(
+        float(np.median([abs(p - m) / m for p, m in zip(check.predicted_ms, check.measured_ms, strict=True)]))
+    )
+    again = validate_table(table, definition.space, children=6, seed=3)  # a built table: only the children are timed
+    assert timed[-1] == 6 and again.measured_ms == check.measured_ms and again.predicted_ms == check.predicted_ms
+    with pytest.raises(ValueError):
+        validate_table(table, definition.space, children=1)

@@ -22,11 +22,13 @@ import platform
 import statistics
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 from torch import nn
 
 from hasearch.models.family import InputShape
@@ -242,3 +244,35 @@ def build_table(
     table.built = True
     table.save()
     return timings[len(missing) + len(configs) :]
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """A latency table's predictions against whole networks timed on this device."""
+
+    spearman: float  # rank correlation of predicted and measured ms over the children
+    median_relative_error: float  # median of |predicted - measured| / measured
+    measured_ms: tuple[float, ...]
+    predicted_ms: tuple[float, ...]
+
+    @property
+    def children(self) -> int:
+        return len(self.measured_ms)
+
+
+def validate_table(table: LatencyTable, space: SearchSpace, *, children: int = 30, seed: int = 0) -> TableCheck:
+    """Time ``children`` random children of ``space`` as whole networks, in the same rounds as
+    the grid layers the table still lacks (:func:`build_table`: the machine's speed drift hits
+    both alike), and compare them with the table's predictions (the foundation issue's
+    acceptance: Spearman >= 0.9, median relative error <= 15%). The calibration children of a
+    new table are drawn with another seed, so they are not the validation children."""
+    if children < 2:
+        raise ValueError("validate_table needs at least 2 children")
+    rng = np.random.default_rng(seed)
+    configs = [dict(space.sample(rng)) for _ in range(children)]
+    x = torch.rand(table.batch_size, *table.input_shape).contiguous(memory_format=torch.channels_last)
+    networks = [(table.build_network(c).to(memory_format=torch.channels_last).eval(), x) for c in configs]
+    measured = build_table(table, space, seed=seed + 1000, also=networks)
+    predicted = [table.cost(c) for c in configs]
+    errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
+    return TableCheck(float(spearmanr(predicted, measured).statistic), statistics.median(errors), tuple(measured), tuple(predicted))
