@@ -34,8 +34,8 @@ VARIANTS = {
 
 
 def main() -> None:
-    from hasearch.autohas.controller import Controller
     import hasearch.supernet.mbconv as mbconv_supernet
+    from hasearch.autohas.controller import Controller
     from hasearch.autohas.engine import SharedWeightsTrainer, scored_accuracy
     from hasearch.autohas.temporary import temporary_weights
     from hasearch.catalog import resolve_space

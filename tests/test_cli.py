@@ -286,7 +286,8 @@ def test_max_macs_keeps_every_trained_trial_under_the_limit(tmp_path: Path, caps
     assert macs.cost(definition.baseline) > limit  # so the baseline was not trained ...
     assert best["limits"] == {"max_macs": limit, "found_meets": True, "baseline_meets": False}
     assert best["result"] == "found"  # ... and cannot be the result
-    capsys.readouterr()
+    searched = capsys.readouterr()
+    assert "note: cutout reaches 12 pixels on these 8x8 images: from 6 pixels on" in searched.out + searched.err
     assert main(["show", str(out)]) == 0
     assert "--max-macs 400,000: the found model meets it" in capsys.readouterr().out
 

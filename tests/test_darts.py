@@ -15,7 +15,16 @@ from torch import Tensor, nn
 from hasearch.catalog import builtin_space_names, definition_for, resolve_space
 from hasearch.cli.main import main
 from hasearch.errors import SpaceError
-from hasearch.models.darts import CELL_TYPES, CELLS, DARTS_V2, FAMILY, NODES, PRIMITIVES, arch_of, build_darts
+from hasearch.models.darts import (
+    CELL_TYPES,
+    CELLS,
+    DARTS_V2,
+    FAMILY,
+    NODES,
+    PRIMITIVES,
+    arch_of,
+    build_darts,
+)
 from hasearch.space import space_from_dict
 from hasearch.supernet import BNMode, DartsSupernet, has_supernet, resource_model, supernet_for
 from hasearch.supernet.darts import weights_of

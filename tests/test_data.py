@@ -142,3 +142,13 @@ def test_mixup_is_a_convex_pairing() -> None:
     assert torch.allclose(mixed.flatten(), lam * y.float() + (1 - lam) * yb.float())
     assert sorted(yb.tolist()) == list(range(8))
     assert mixup(x, y, 0.0, gen)[3] == 1.0
+
+
+def test_the_cutout_note_warns_where_the_square_hides_over_half_of_an_image() -> None:
+    from hasearch.data.augment import cutout_note
+
+    assert cutout_note(5, (8, 8)) is None  # 25 of 64 pixels
+    note = cutout_note(12, (8, 8))  # 6 x 6 = 36 > 32: from 6 pixels on
+    assert note is not None and "from 6 pixels on" in note and "8x8" in note
+    assert cutout_note(12, (28, 28)) is None and cutout_note(12, (32, 32)) is None  # the built-in spaces on mnist5k / CIFAR
+    assert cutout_note(20, (32, 32)) is None and cutout_note(23, (32, 32)) is not None  # 22 x 22 = 484 < 512 < 529

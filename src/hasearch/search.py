@@ -28,6 +28,7 @@ from hasearch.comparison import (
     reusable_val_accuracy,
 )
 from hasearch.data import DataSplits, make_splits, resolve_dataset
+from hasearch.data.augment import cutout_note
 from hasearch.device import CPU, Compute, make_deterministic, resolve_compute
 from hasearch.errors import UserError
 from hasearch.execution.base import Executor
@@ -255,6 +256,11 @@ def compute_for(settings: SearchSettings, strategy: Strategy | SingleRunStrategy
     return compute
 
 
+def _largest_cutout(space: SearchSpace) -> int:
+    values = (space["cutout"].choices or (space["cutout"].high,)) if "cutout" in space else (space.baseline.get("cutout", 0),)
+    return max((int(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)), default=0)
+
+
 def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSettings, compute: Compute = CPU) -> Problem:
     return Problem(definition, data, settings.max_budget, settings.seed, settings.budget_unit).on(compute)
 
@@ -269,6 +275,8 @@ def _search_and_compare(
         reporter.log(f"training on {problem.compute.describe()}")
     strategy = entry.make(_options(settings, problem.definition, problem.data))
     announce_retraining(problem, settings, reporter, returns_network=isinstance(strategy, SingleRunStrategy) and strategy.returns_network)
+    if (warning := cutout_note(_largest_cutout(problem.space), problem.data.input_shape[1:])) is not None:
+        reporter.log(f"note: {warning}")
     notes: list[str] = []
     network, trained_epochs = None, None
     if isinstance(strategy, Strategy):
