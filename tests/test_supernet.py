@@ -247,6 +247,7 @@ def test_validate_table_compares_predictions_with_whole_networks_timed_in_the_sa
     grid = len(table.grid(definition.space))
     assert timed == [grid + latency_module.CALIBRATION_NETWORKS + 6]  # grid, calibration and validation children in one set of rounds
     assert check.children == 6 and len(check.predicted_ms) == 6 and table.built
+    assert check.measured_to_predict == 0 and check.predicted_ms == tuple(table.cost(c) for c in check.configs)
     assert check.median_relative_error == pytest.approx(
         float(np.median([abs(p - m) / m for p, m in zip(check.predicted_ms, check.measured_ms, strict=True)]))
     )

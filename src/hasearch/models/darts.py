@@ -156,6 +156,15 @@ class CellSpec:
     def kind(self) -> str:
         return "reduce" if self.reduction else "normal"
 
+    @property
+    def node_size(self) -> tuple[int, int]:
+        """The resolution of the cell's nodes and output (halved on a reduction cell)."""
+        return (halve(self.size[0]), halve(self.size[1])) if self.reduction else self.size
+
+    def edge_input_size(self, state: int) -> tuple[int, int]:
+        """The resolution of an edge's input: the cell inputs (states 0, 1) or a node."""
+        return self.size if state < 2 else self.node_size
+
 
 def stem_size(input_shape: InputShape) -> tuple[int, int]:
     s = stem_stride(input_shape)
@@ -171,8 +180,7 @@ def cell_plan(input_shape: InputShape) -> tuple[CellSpec, ...]:
         reduction = i in REDUCTIONS
         channels *= 2 if reduction else 1
         specs.append(CellSpec(c_pp, c_p, channels, reduction, reduction_prev, size))
-        c_pp, c_p, reduction_prev = c_p, NODES * channels, reduction
-        size = (halve(size[0]), halve(size[1])) if reduction else size
+        c_pp, c_p, reduction_prev, size = c_p, NODES * channels, reduction, specs[-1].node_size
     return tuple(specs)
 
 

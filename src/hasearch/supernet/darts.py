@@ -224,10 +224,9 @@ def cell_macs(spec: CellSpec, nodes: Sequence[tuple[tuple[int, str], tuple[int, 
     resolution: a FactorizedReduce of s0 after a reduction, a 1x1 convolution otherwise)."""
     h, w = spec.size
     total = h * w * (spec.c_prev_prev + spec.c_prev) * spec.channels
-    inner = (halve(h), halve(w)) if spec.reduction else (h, w)  # the nodes' resolution
     for node in nodes:
         for i, op in node:
-            total += op_macs(op, spec.channels, edge_stride(spec, i), *((h, w) if i < 2 else inner))
+            total += op_macs(op, spec.channels, edge_stride(spec, i), *spec.edge_input_size(i))
     return total
 
 

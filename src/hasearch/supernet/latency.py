@@ -250,10 +250,12 @@ def build_table(
 class TableCheck:
     """A latency table's predictions against whole networks timed on this device."""
 
+    configs: tuple[Mapping[str, Any], ...]  # the children, in order
     spearman: float  # rank correlation of predicted and measured ms over the children
     median_relative_error: float  # median of |predicted - measured| / measured
     measured_ms: tuple[float, ...]
     predicted_ms: tuple[float, ...]
+    measured_to_predict: int  # layers neither on the grid nor interpolable, timed alone to predict
 
     @property
     def children(self) -> int:
@@ -273,6 +275,10 @@ def validate_table(table: LatencyTable, space: SearchSpace, *, children: int = 3
     x = torch.rand(table.batch_size, *table.input_shape).contiguous(memory_format=torch.channels_last)
     networks = [(table.build_network(c).to(memory_format=torch.channels_last).eval(), x) for c in configs]
     measured = build_table(table, space, seed=seed + 1000, also=networks)
+    before = table.measured_now
     predicted = [table.cost(c) for c in configs]
     errors = [abs(p - m) / m for p, m in zip(predicted, measured, strict=True)]
-    return TableCheck(float(spearmanr(predicted, measured).statistic), statistics.median(errors), tuple(measured), tuple(predicted))
+    return TableCheck(
+        tuple(configs), float(spearmanr(predicted, measured).statistic), statistics.median(errors),
+        tuple(measured), tuple(predicted), table.measured_now - before,
+    )

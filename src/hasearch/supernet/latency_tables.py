@@ -26,7 +26,6 @@ from hasearch.models.darts import (
     build_darts,
     cell_plan,
     edge_stride,
-    halve,
     make_op,
     preprocessors,
     stem,
@@ -219,15 +218,13 @@ class DartsLatency(LatencyTable):
         arch = darts_arch_of(config)
         out: list[Signature] = [("dstem", *self.input_shape)]
         for i, spec in enumerate(self.plan):
-            (h, w), c = spec.size, spec.channels
-            inner = (halve(h), halve(w)) if spec.reduction else (h, w)
+            c = spec.channels
             out += [("dpre0", i), ("dpre1", i)]
             for node in arch.cell(spec.kind).nodes:
-                out += [("dedge", op, c, edge_stride(spec, j), *((h, w) if j < 2 else inner)) for j, op in node]
-                out.append(("dnode", c, *inner))
-            out.append(("dconcat", c, *inner))
-        last = self.plan[-1]
-        out.append(("dhead", NODES * last.channels, *(halve(s) if last.reduction else s for s in last.size)))
+                out += [("dedge", op, c, edge_stride(spec, j), *spec.edge_input_size(j)) for j, op in node]
+                out.append(("dnode", c, *spec.node_size))
+            out.append(("dconcat", c, *spec.node_size))
+        out.append(("dhead", NODES * self.plan[-1].channels, *self.plan[-1].node_size))
         return out
 
     def build_layer(self, signature: Signature) -> tuple[nn.Module, tuple[int, ...]]:
@@ -263,9 +260,7 @@ class DartsLatency(LatencyTable):
         ops = {op for kind in CELL_TYPES for node in baseline.cell(kind).nodes for _, op in node}
         ops |= {str(c) for p in space.params if p.name.endswith(("_op_a", "_op_b")) for c in p.choices}
         out: set[Signature] = {layer for layer in self.layers(space.baseline) if layer[0] != "dedge"}
-        for spec in self.plan:
-            (h, w), c = spec.size, spec.channels
-            inner = (halve(h), halve(w)) if spec.reduction else (h, w)
-            shapes = {(edge_stride(spec, 0), h, w), (1, *inner)}
-            out.update(("dedge", op, c, stride, hh, ww) for op in ops for stride, hh, ww in shapes)
+        for spec in self.plan:  # an edge from a cell input (states 0, 1) or from a node (2 on)
+            shapes = {(edge_stride(spec, state), *spec.edge_input_size(state)) for state in (0, 2)}
+            out.update(("dedge", op, spec.channels, stride, h, w) for op in ops for stride, h, w in shapes)
         return sorted(out, key=repr)
