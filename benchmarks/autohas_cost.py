@@ -2,11 +2,17 @@
 steps of AutoHAS (REINFORCE) and of the differentiable variant, against N training steps
 of the baseline network standalone (AutoHAS steps include the paired pre-step reward
 forward, as AutoHAS runs by default; ``autohas-unfolded`` with the reward forwards' BatchNorm
-not folded into the 1x1 convolutions, ``autohas-float32-256`` with float32 rewards). Each variant runs in its own subprocess; peak memory
+not folded into the 1x1 convolutions, ``autohas-float32-256`` with float32 rewards). Each
+variant runs in its own subprocess; peak memory
 is the process's peak RSS (VmHWM) over model construction, warm-up and the steps, minus its
 RSS once the data were loaded: weights, optimizer states, activations and allocator caches.
 
-    .venv/bin/python benchmarks/autohas_cost.py --steps 60 --repeats 3
+    .venv/bin/python benchmarks/autohas_cost.py --steps 60 --repeats 3 [--warm-up 150]
+
+AutoHAS meets a new child shape (and augmentation setting) in most of its first steps,
+which costs oneDNN primitive creation and augmenter construction once; the standalone
+network has one shape. ``--warm-up`` untimed steps (default 5) before the timed ones: 150
+measures the steady state of a search (thousands of steps), 5 includes those one-off costs.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ def _rss_kib(field: str) -> int:
     raise RuntimeError(field)
 
 
-def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, float]:
+def measure(variant: str, steps: int, dataset: str, threads: int, warm_up: int) -> dict[str, float]:
     import torch
 
     from hasearch.autohas.controller import Controller
@@ -81,16 +87,15 @@ def measure(variant: str, steps: int, dataset: str, threads: int) -> dict[str, f
             sample = controller.sample()
             config = bases.from_indices(sample.indices)
             if variant != "differentiable":
-                result, optimizer = trainer.step(config, net.arch_of(config), 1.0, paired=True)  # as AutoHAS runs
-                reward = result.accuracy
+                reward = trainer.step(config, net.arch_of(config), 1.0, paired=True).accuracy  # as AutoHAS runs; W steps inside
             else:
                 optimizer = trainer.configure(config, 1.0)
                 trainer.gradient(config, None)
                 reward = DifferentiableAutoHAS._arch_step(trainer, net, arch_opt, temporary_weights(optimizer, trainer.names))
+                optimizer.step()
             controller.update(sample, reward, [n for n in space.names if n in config])
-            optimizer.step()
 
-    for i in range(5):  # warm-up: first allocations, oneDNN primitive caches
+    for i in range(warm_up):  # first allocations, oneDNN primitives and augmenters of new shapes / settings
         step(-1 - i)
     start = time.perf_counter()
     for i in range(1, steps + 1):
@@ -105,27 +110,31 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dataset", default="mnist5k")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warm-up", type=int, default=5, help="untimed steps first (AutoHAS's first steps meet new child shapes)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.steps, args.dataset, args.threads)))
+        print(json.dumps(measure(args.child, args.steps, args.dataset, args.threads, args.warm_up)))
         return
-    samples: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+    variants = ["standalone", *(v for v in args.variants if v != "standalone")]
+    samples: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     for _ in range(args.repeats):  # variants interleaved, each in a fresh process
-        for variant in VARIANTS:
+        for variant in variants:
             cmd = [sys.executable, __file__, "--child", variant, "--steps", str(args.steps),
-                   "--dataset", args.dataset, "--threads", str(args.threads)]
+                   "--dataset", args.dataset, "--threads", str(args.threads), "--warm-up", str(args.warm_up)]
             samples[variant].append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
-    med = {v: {k: statistics.median(s[k] for s in samples[v]) for k in ("seconds", "peak_mib")} for v in VARIANTS}
-    print(f"{args.dataset}, mbconv, {args.steps} steps, batch 128, "
+    med = {v: {k: statistics.median(s[k] for s in samples[v]) for k in ("seconds", "peak_mib")} for v in variants}
+    print(f"{args.dataset}, mbconv, {args.steps} steps after {args.warm_up} untimed, batch 128, "
           f"{args.threads} threads, median of {args.repeats}\n")
     print("| variant | time (s) | time / standalone | peak memory growth (MiB) | memory / standalone |")
     print("|---|---:|---:|---:|---:|")
-    for v in VARIANTS:
+    for v in variants:
         print(f"| {v} | {med[v]['seconds']:.1f} | {med[v]['seconds'] / med['standalone']['seconds']:.2f} "
               f"| {med[v]['peak_mib']:.0f} | {med[v]['peak_mib'] / max(med['standalone']['peak_mib'], 1e-9):.2f} |")
-    ratio = med["autohas"]["peak_mib"] / max(med["differentiable"]["peak_mib"], 1e-9)
-    print(f"\nAutoHAS (REINFORCE) memory / differentiable memory: {ratio:.2f}")
+    if "autohas" in med and "differentiable" in med:
+        ratio = med["autohas"]["peak_mib"] / max(med["differentiable"]["peak_mib"], 1e-9)
+        print(f"\nAutoHAS (REINFORCE) memory / differentiable memory: {ratio:.2f}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@
    validation batches, without updating W: mean per value (signal = best - worst mean) and
    the standard deviation of one reward (noise).
 3. The same for the learning rate with a 4x larger reward batch and with one fixed batch.
-4. Times the parts of an AutoHAS step (gradient, W*, reward forwards, controller update).
+4. Times the parts of an AutoHAS step (sampling; gradient, W step and reward forwards;
+   controller update).
 
 Writes benchmarks/results/autohas_reward_signal.json and prints a table.
 """
@@ -18,6 +19,7 @@ Writes benchmarks/results/autohas_reward_signal.json and prints a table.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import time
@@ -28,7 +30,6 @@ import torch
 
 from hasearch.autohas.controller import Controller
 from hasearch.autohas.engine import SharedWeightsTrainer
-from hasearch.autohas.temporary import temporary_weights
 from hasearch.catalog import resolve_space
 from hasearch.data import make_splits, resolve_dataset
 from hasearch.models.mbconv import MBCONV
@@ -42,9 +43,22 @@ def paired_rewards(trainer: SharedWeightsTrainer, net: MBConvSupernet, config: d
     """``repeats`` one-step paired rewards of ``config``; W is left untouched."""
     out = []
     for _ in range(repeats):
-        result, _ = trainer.step(config, net.arch_of(config), 1.0, paired=True)
+        kept = _weights_and_optimizers(trainer)
+        result = trainer.step(config, net.arch_of(config), 1.0, paired=True)
+        _restore(trainer, kept)  # the step updated W: put it back
         out.append(result.accuracy - (result.accuracy_before or 0.0))
     return out
+
+
+def _weights_and_optimizers(trainer: SharedWeightsTrainer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    return ({k: v.clone() for k, v in trainer.net.state_dict().items()},
+            {n: copy.deepcopy(o.state_dict()) for n, o in trainer.optimizers.items()})
+
+
+def _restore(trainer: SharedWeightsTrainer, kept: tuple[dict[str, torch.Tensor], dict[str, Any]]) -> None:
+    trainer.net.load_state_dict(kept[0])
+    for name, optimizer in trainer.optimizers.items():
+        optimizer.load_state_dict(kept[1][name])
 
 
 def signal_table(trainer: SharedWeightsTrainer, net: MBConvSupernet, bases: BasisSet, names: list[str], repeats: int) -> list[dict[str, Any]]:
@@ -74,25 +88,17 @@ def net_space_baseline(bases: BasisSet) -> dict[str, Any]:
 
 def step_profile(trainer: SharedWeightsTrainer, net: MBConvSupernet, bases: BasisSet, steps: int) -> dict[str, float]:
     controller = Controller({n: len(bases[n]) for n in bases.space.names})
-    parts = {"sample": 0.0, "gradient": 0.0, "w_star": 0.0, "reward forwards": 0.0, "controller update": 0.0, "W step": 0.0}
+    parts = {"sample": 0.0, "gradient, W step and reward forwards": 0.0, "controller update": 0.0}
     for _ in range(steps):
         t0 = time.perf_counter()
         sample = controller.sample()
         config = bases.from_indices(sample.indices)
-        arch = net.arch_of(config)
-        optimizer = trainer.configure(config, 1.0)
         t1 = time.perf_counter()
-        trainer.gradient(config, arch)
+        trainer.step(config, net.arch_of(config), 1.0, paired=True)
         t2 = time.perf_counter()
-        w_star = temporary_weights(optimizer, trainer.names)
-        t3 = time.perf_counter()
-        trainer.reward_of(w_star, arch, paired=True)
-        t4 = time.perf_counter()
         controller.update(sample, 0.5, list(config))
-        t5 = time.perf_counter()
-        optimizer.step()
-        t6 = time.perf_counter()
-        for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+        t3 = time.perf_counter()
+        for key, seconds in zip(parts, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             parts[key] += seconds / steps
     return parts
 
@@ -115,8 +121,7 @@ def main() -> None:
     baseline = dict(space.baseline)
     start = time.perf_counter()
     for step in range(args.warm_steps):  # W trained on the baseline, cosine rate as in a search's first half
-        _, optimizer = trainer.step(baseline, net.arch_of(baseline), 1.0)
-        optimizer.step()
+        trainer.step(baseline, net.arch_of(baseline), 1.0)
     warm = time.perf_counter() - start
     profile = step_profile(trainer, net, bases, 10)
     hp = ["optimizer", "lr", "weight_decay", "momentum", "mixup_alpha", "dropout", "label_smoothing", "cutout"]

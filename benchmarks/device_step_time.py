@@ -86,9 +86,8 @@ def autohas(data: DataSplits, compute: Compute) -> Callable[[int], None]:
     def step(i: int) -> None:
         sample = controller.sample()
         config = bases.from_indices(sample.indices)
-        result, optimizer = trainer.step(config, net.arch_of(config), 1.0, paired=True)
+        result = trainer.step(config, net.arch_of(config), 1.0, paired=True)  # W takes its step inside
         controller.update(sample, result.accuracy, [n for n in space.names if n in config])
-        optimizer.step()
 
     return step
 

@@ -67,7 +67,7 @@ def mbconv_trainer(digits: DataSplits) -> tuple[SharedWeightsTrainer, dict]:
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
-def test_temporary_step_leaves_w_bit_identical_and_equals_the_real_step(mbconv_trainer, optimizer: str) -> None:  # type: ignore[no-untyped-def]
+def test_temporary_weights_leave_w_and_the_state_untouched_and_equal_the_real_step(mbconv_trainer, optimizer: str) -> None:  # type: ignore[no-untyped-def]
     trainer, baseline = mbconv_trainer
     config = dict(baseline, optimizer=optimizer, lr=0.05, weight_decay=1e-3, kernel_1=5, expansion_2=3)
     arch = trainer.net.arch_of(config)
@@ -76,20 +76,64 @@ def test_temporary_step_leaves_w_bit_identical_and_equals_the_real_step(mbconv_t
         trainer.gradient(config, arch)
         before = {n: p.detach().clone() for n, p in trainer.net.named_parameters()}
         state_before = {(id(p), k): v.clone() for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
-        w_star = temporary_weights(opt, trainer.names)
-        reward, before_step = trainer.reward_of(w_star, arch, paired=True)
+        w_star = temporary_weights(opt, trainer.names)  # the differentiable variant's W*
         for n, p in trainer.net.named_parameters():
-            assert torch.equal(p, before[n]), n  # W is bit-identical after W* was computed and scored
+            assert torch.equal(p, before[n]), n
         state_after = {(id(p), k): v for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
         assert state_after.keys() == state_before.keys()
         assert all(torch.equal(state_after[k], state_before[k]) for k in state_before)  # optimizer state untouched
-        assert 0.0 <= reward <= 1.0 and before_step is not None and 0.0 <= before_step <= 1.0
-        changed = [n for n in w_star if not torch.equal(w_star[n], before[n])]
-        assert changed  # W* differs from W
+        assert [n for n in w_star if not torch.equal(w_star[n], before[n])]  # W* differs from W
         opt.step()
         params = dict(trainer.net.named_parameters())
         for n, value in w_star.items():
             assert torch.allclose(params[n], value, rtol=1e-4, atol=1e-5), (n, float((params[n] - value).abs().max()))  # one gradient served both
+
+
+def _twin_trainers(data: DataSplits) -> tuple[SharedWeightsTrainer, SharedWeightsTrainer, dict]:
+    definition = resolve_space("mbconv")
+    nets = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        nets.append(MBConvSupernet(MBCONV, definition.space, data.input_shape, data.num_classes))
+    return SharedWeightsTrainer(nets[0], data, seed=0), SharedWeightsTrainer(nets[1], data, seed=0), definition.baseline
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_step_takes_the_real_step_and_scores_w_star_and_w_on_one_batch(digits: DataSplits, optimizer: str) -> None:
+    """Seed 000: Q = accuracy of W* = f_h(W); paired: W's accuracy on the same batch."""
+    trainer, twin, baseline = _twin_trainers(digits)
+    config = dict(baseline, optimizer=optimizer, lr=0.05, weight_decay=1e-3, kernel_1=5, expansion_2=3)
+    arch = trainer.net.arch_of(config)
+    for i in range(2):  # the second step has optimizer state
+        torch.manual_seed(i)  # augmentation draws from the global generator
+        result = trainer.step(config, arch, 1.0, paired=True)
+        torch.manual_seed(i)
+        opt = twin.configure(config, 1.0)  # the same step by hand, on an identical twin
+        twin.gradient(config, arch)
+        x, y = twin._val_batch()
+        before = twin._accuracy(x, y, arch)
+        opt.step()
+        for (n, p), q in zip(trainer.net.named_parameters(), twin.net.parameters(), strict=True):
+            assert torch.equal(p, q), n  # W took exactly the optimizer's step
+        assert result.accuracy == twin._accuracy(x, y, arch) and result.accuracy_before == before
+        assert not result.diverged and result.accuracy != result.accuracy_before
+
+
+def test_a_step_whose_w_star_is_not_finite_leaves_w_and_the_optimizer_state_as_they_were(digits: DataSplits) -> None:
+    trainer, _, baseline = _twin_trainers(digits)
+    arch = trainer.net.arch_of(baseline)
+    trainer.step(baseline, arch, 1.0)  # optimizer state exists
+    params = {n: p.detach().clone() for n, p in trainer.net.named_parameters()}
+    opt = trainer.optimizers[baseline["optimizer"]]
+    state = {(id(p), k): v.clone() for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
+    result = trainer.step(dict(baseline, lr=1e38), arch, 1.0, paired=True)  # finite loss, W* overflows
+    assert result.diverged and result.accuracy == 0.0 and result.accuracy_before is not None
+    assert all(torch.equal(p, params[n]) for n, p in trainer.net.named_parameters())
+    restored = {(id(p), k): v for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
+    assert restored.keys() == state.keys() and all(torch.equal(restored[k], state[k]) for k in state)
+    rmsprop = dict(baseline, optimizer="rmsprop", lr_rmsprop=3e38)  # a first RMSprop step creates its state, then diverges
+    assert trainer.step(rmsprop, arch, 1.0).diverged and not trainer.optimizers["rmsprop"].state
+    assert all(torch.equal(p, params[n]) for n, p in trainer.net.named_parameters())
 
 
 def test_modes_pick_parameters_by_role(digits: DataSplits) -> None:

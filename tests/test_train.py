@@ -110,3 +110,24 @@ def test_optimizers_and_weight_decay_groups() -> None:
 def test_state_defaults_start_fresh() -> None:
     state = TrainState()
     assert state.step == 0 and state.optimizer is None
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+def test_the_optimizers_step_bit_identically_to_torchs_one_tensor_at_a_time_steps(optimizer: str) -> None:
+    """The factories use foreach kernels (faster on the CPU); results must not change."""
+    torch.manual_seed(0)
+    hp = TrainingHyperparameters(optimizer=optimizer, lr=0.01, weight_decay=1e-3, momentum=0.9)
+    fast, slow = nn.Linear(7, 5), nn.Linear(7, 5)
+    slow.load_state_dict(fast.state_dict())
+    fast_opt = hp.make_optimizer(fast)
+    slow_opt = hp.make_optimizer(slow)
+    for group in slow_opt.param_groups:
+        group["foreach"] = False
+    assert all(group["foreach"] for group in fast_opt.param_groups)
+    for step in range(5):
+        grads = [torch.randn(p.shape, generator=torch.Generator().manual_seed(step * 10 + i)) for i, p in enumerate(fast.parameters())]
+        for model, opt in ((fast, fast_opt), (slow, slow_opt)):
+            for p, g in zip(model.parameters(), grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(fast.parameters(), slow.parameters(), strict=True))

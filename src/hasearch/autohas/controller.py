@@ -53,7 +53,7 @@ class Controller:
         self.names = tuple(sizes)
         self.logits = {name: torch.zeros(size, requires_grad=True) for name, size in sizes.items()}
         self.group_of = dict(groups) if groups is not None else {name: ALL for name in sizes}
-        self.optimizer = torch.optim.Adam(list(self.logits.values()), lr=lr, betas=(0.0, 0.999))
+        self.optimizer = torch.optim.Adam(list(self.logits.values()), lr=lr, betas=(0.0, 0.999), foreach=True)
         self.baseline_momentum = baseline_momentum
         self.baselines: dict[str, float | None] = {g: None for g in sorted(set(self.group_of.values()))}
         self.generator = torch.Generator().manual_seed(seed)

@@ -2,14 +2,15 @@
 
 Per step: sample (alpha, h); compute the gradient of the sampled child's training loss
 under h (augmentation, mixup, label smoothing, dropout) on a training batch; W* = one step
-of h's optimizer (h's learning rate, weight decay, momentum) computed out of place; reward
-Q = accuracy of W* on a validation batch (BatchNorm on that batch's statistics); the caller
-updates the controller; then W takes the real optimizer step.
+of h's optimizer (h's learning rate, weight decay, momentum); reward Q = accuracy of W* on
+a validation batch (BatchNorm on that batch's statistics); the caller updates the
+controller.
 
-Reuse: the one training-batch gradient serves both W* and the real update of W (the paper
-computes f_h twice on the same batch; both steps see the same gradient and hyperparameters,
-so W* equals the updated W_alpha up to rounding, tested); only the element-wise optimizer
-arithmetic runs twice.
+Reuse: the paper computes f_h twice on the same batch, once out of place for W* (scored,
+then discarded) and once for the real update of W. Both see the same gradient and
+hyperparameters, so W* *is* the updated W: here W's paired reward is scored first, then
+the optimizer's step runs once and W* is scored (:mod:`hasearch.autohas.undo` puts W back
+when W* diverged).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from hasearch.autohas.temporary import temporary_weights
+from hasearch.autohas.undo import StepUndo
 from hasearch.data.augment import BatchAugmenter, mixup
 from hasearch.data.splits import DataSplits
 from hasearch.device import CPU, Compute
@@ -73,6 +74,7 @@ class SharedWeightsTrainer:
         self._augmenters: dict[AugmentationSettings, BatchAugmenter] = {}
         self.generator = torch.Generator().manual_seed(seed)
         self._order = torch.empty(0, dtype=torch.long)
+        self._undo = StepUndo(self.net)
 
     def _augmenter(self, config: Mapping[str, Any]) -> BatchAugmenter:
         settings = AugmentationSettings.from_config(config)
@@ -121,51 +123,36 @@ class SharedWeightsTrainer:
         loss.backward()
         return float(loss.detach())
 
-    @torch.no_grad()
-    def reward_of(self, weights: Mapping[str, Tensor], arch: Any, *, paired: bool = False) -> tuple[float, float | None]:
-        """Validation-batch accuracy of the network with ``weights`` swapped in, and (with
-        ``paired``) of the current weights W on the same batch.
-
-        Scored deterministically: eval mode (no dropout, Shake-Shake / ShakeDrop at their
-        expectation) with BatchNorm on the batch's statistics. The swap copies W* into the
-        parameters and restores W bit for bit afterwards (2x cheaper on CPU than
-        torch.func.functional_call, measured).
-        """
-        x, y = self._val_batch()
-        before = self._accuracy(x, y, arch) if paired else None
-        params = dict(self.net.named_parameters())
-        saved = {name: params[name].detach().clone() for name in weights}
-        try:
-            for name, value in weights.items():
-                params[name].copy_(value)
-            accuracy = self._accuracy(x, y, arch)
-        finally:
-            for name, value in saved.items():
-                params[name].copy_(value)
-        return accuracy, before
-
     def _accuracy(self, x: Tensor, y: Tensor, arch: Any) -> float:
         return scored_accuracy(self.net, x, y, arch, dtype=self.reward_dtype)
 
-    def _failed(self, loss: float, arch: Any, paired: bool) -> StepResult:
-        """A diverged sample: Q = 0 and, paired, the worst reward the batch allows (-accuracy of W)."""
-        before = self._accuracy(*self._val_batch(), arch) if paired else None
-        return StepResult(loss, 0.0, before, diverged=True)
+    def step(self, config: Mapping[str, Any], arch: Any, lr_scale: float, *, paired: bool = False) -> StepResult:
+        """Gradient, the real step W <- W* = f_h(W), and the reward Q = accuracy of W* on a
+        validation batch; with ``paired`` also W's accuracy on the same batch, before the step.
 
-    def step(
-        self, config: Mapping[str, Any], arch: Any, lr_scale: float, *, paired: bool = False
-    ) -> tuple[StepResult, torch.optim.Optimizer]:
-        """Gradient, W*, reward. The caller updates the controller, then calls
-        ``optimizer.step()`` unless the sample diverged (a failed sample never touches W)."""
+        Seed 000 computes W* out of place, scores it, discards it, then updates W by f_h on
+        the same batch: both steps see the same gradient and hyperparameters, so W* *is* the
+        updated W. Here the optimizer's own step makes it once (no second copy of the update
+        arithmetic, no swapping W* in and out). A diverged sample (non-finite loss or W*)
+        leaves W and the optimizer state as they were (:class:`StepUndo`).
+        """
         optimizer = self.configure(config, lr_scale)
         loss = self.gradient(config, arch)
+        x, y = self._val_batch()
+        before = self._accuracy(x, y, arch) if paired else None
         if not math.isfinite(loss):
-            return self._failed(loss, arch, paired), optimizer
-        w_star = temporary_weights(optimizer, self.names)  # W and the optimizer state are untouched
-        if not bool(torch.stack([torch.isfinite(w).all() for w in w_star.values()]).all()):  # one device sync
-            return self._failed(loss, arch, paired), optimizer
-        accuracy, before = self.reward_of(w_star, arch, paired=paired)
-        return StepResult(loss, accuracy, before), optimizer
+            return StepResult(loss, 0.0, before, diverged=True)  # Q = 0; paired: the worst the batch allows
+        self._undo.save(optimizer)
+        optimizer.step()
+        if not _all_finite(list(self.net.parameters())):
+            self._undo.restore(optimizer)
+            return StepResult(loss, 0.0, before, diverged=True)
+        return StepResult(loss, self._accuracy(x, y, arch), before)
+
+
+def _all_finite(tensors: list[Tensor]) -> bool:
+    """One reduction over many tensors (a NaN or inf anywhere makes a norm non-finite)."""
+    return bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all())
 
 
 def reward_precision(device: torch.device) -> torch.dtype | None:

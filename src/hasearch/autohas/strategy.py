@@ -280,7 +280,7 @@ class _Phase:
         arch = self.net.arch_of(config)
         lr_scale = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay of the shared weights' rate
         paired = self.o.paired_reward and HP_GROUP in self.controller.baselines  # architecture-only: Q(W*) alone
-        result, optimizer = self.trainer.step(config, arch, lr_scale, paired=paired)
+        result = self.trainer.step(config, arch, lr_scale, paired=paired)  # W has taken its step (unless diverged)
         reward = result.accuracy
         if self.macs is not None and self.target and self.o.flops_beta and ARCH_GROUP in self.controller.baselines:
             reward += self.o.flops_beta * abs(self.macs.cost(config) / self.target - 1.0)  # TuNAS absolute reward
@@ -291,8 +291,6 @@ class _Phase:
             self.controller.update(sample, rewards, active)
         else:
             self.controller.observe(rewards)
-        if not result.diverged:
-            optimizer.step()  # the real update of W, from the same gradient as W*
         if self.state.step % self.o.history_every == 0:
             self.history.record(self.state, progress, result, reward, self.controller)
 
