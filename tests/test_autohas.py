@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,15 @@ def test_temporary_weights_leave_w_and_the_state_untouched_and_equal_the_real_st
             assert torch.allclose(params[n], value, rtol=1e-4, atol=1e-5), (n, float((params[n] - value).abs().max()))  # one gradient served both
 
 
+def test_all_finite_is_exact_for_large_finite_values() -> None:
+    from hasearch.autohas.engine import all_finite
+
+    large = torch.full((1000,), 1e30)  # finite, but its norm overflows float32
+    assert all_finite([large, torch.zeros(3)])
+    assert not all_finite([large, torch.tensor([1.0, float("inf")])])
+    assert not all_finite([torch.tensor([float("nan")]), torch.zeros(3)])
+
+
 def _twin_trainers(data: DataSplits) -> tuple[SharedWeightsTrainer, SharedWeightsTrainer, dict]:
     definition = resolve_space("mbconv")
     nets = []
@@ -126,12 +136,12 @@ def test_a_step_whose_w_star_is_not_finite_leaves_w_and_the_optimizer_state_as_t
     params = {n: p.detach().clone() for n, p in trainer.net.named_parameters()}
     opt = trainer.optimizers[baseline["optimizer"]]
     state = {(id(p), k): v.clone() for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
-    result = trainer.step(dict(baseline, lr=1e38), arch, 1.0, paired=True)  # finite loss, W* overflows
+    result = trainer.step(dict(baseline, lr=math.inf), arch, 1.0, paired=True)  # finite loss, W* not finite
     assert result.diverged and result.accuracy == 0.0 and result.accuracy_before is not None
     assert all(torch.equal(p, params[n]) for n, p in trainer.net.named_parameters())
     restored = {(id(p), k): v for p, s in opt.state.items() for k, v in s.items() if torch.is_tensor(v)}
     assert restored.keys() == state.keys() and all(torch.equal(restored[k], state[k]) for k in state)
-    rmsprop = dict(baseline, optimizer="rmsprop", lr_rmsprop=3e38)  # a first RMSprop step creates its state, then diverges
+    rmsprop = dict(baseline, optimizer="rmsprop", lr_rmsprop=math.inf)  # a first RMSprop step creates its state, then diverges
     assert trainer.step(rmsprop, arch, 1.0).diverged and not trainer.optimizers["rmsprop"].state
     assert all(torch.equal(p, params[n]) for n, p in trainer.net.named_parameters())
 

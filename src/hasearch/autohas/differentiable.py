@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hasearch.autohas.controller import Controller
-from hasearch.autohas.engine import SharedWeightsTrainer
+from hasearch.autohas.engine import SharedWeightsTrainer, all_finite
 from hasearch.autohas.history import History
 from hasearch.autohas.temporary import temporary_weights
 from hasearch.errors import UserError
@@ -131,7 +131,7 @@ class DifferentiableAutoHAS(SingleRunStrategy):
         if not math.isfinite(trainer.gradient(config, None)):
             return None
         w_star = temporary_weights(optimizer, trainer.names)
-        return w_star if all(bool(torch.isfinite(w).all()) for w in w_star.values()) else None
+        return w_star if all_finite(list(w_star.values())) else None
 
     def _feedback(self, controller: Controller, sample: Any, reward: float, active: list[str], progress: float) -> None:
         if progress >= self.warmup:

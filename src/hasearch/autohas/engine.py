@@ -144,15 +144,18 @@ class SharedWeightsTrainer:
             return StepResult(loss, 0.0, before, diverged=True)  # Q = 0; paired: the worst the batch allows
         self._undo.save(optimizer)
         optimizer.step()
-        if not _all_finite(list(self.net.parameters())):
+        if not all_finite(list(self.net.parameters())):
             self._undo.restore(optimizer)
             return StepResult(loss, 0.0, before, diverged=True)
         return StepResult(loss, self._accuracy(x, y, arch), before)
 
 
-def _all_finite(tensors: list[Tensor]) -> bool:
-    """One reduction over many tensors (a NaN or inf anywhere makes a norm non-finite)."""
-    return bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors))).all())
+@torch.no_grad()
+def all_finite(tensors: list[Tensor]) -> bool:
+    """Whether every element of ``tensors`` is finite, in a few foreach kernels and one sync.
+    Multiplying by 0 first keeps it exact: 0 * x is 0 for finite x and NaN for inf or NaN,
+    whereas the norm of large finite values (1e20 and up in float32) would overflow."""
+    return bool(torch.isfinite(torch.stack(torch._foreach_norm(torch._foreach_mul(tensors, 0.0)))).all())
 
 
 def reward_precision(device: torch.device) -> torch.dtype | None:
