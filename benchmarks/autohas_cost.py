@@ -2,12 +2,18 @@
 steps of AutoHAS (REINFORCE) and of the differentiable variant, against N training steps
 of the baseline network standalone (AutoHAS steps include the paired pre-step reward
 forward, as AutoHAS runs by default; ``autohas-unfolded`` with the reward forwards' BatchNorm
-not folded into the 1x1 convolutions, ``autohas-float32-256`` with float32 rewards). Each
+not folded into the 1x1 convolutions, ``autohas-float32-256`` with float32 rewards); ``autohas-search`` is a whole AutoHAS search
+(``AutoHAS.run``, joint mode, ``--search-seconds`` of budget) as seed 000 Table 3 counts
+search cost: its first 30% are warm-up steps without controller updates, which score no
+rewards except the last ones before the first update, and checkpoints and the history are
+written as a search writes them; its time per step is the search's after its first
+``--warm-up`` steps. Each
 variant runs in its own subprocess; peak memory
 is the process's peak RSS (VmHWM) over model construction, warm-up and the steps, minus its
 RSS once the data were loaded: weights, optimizer states, activations and allocator caches.
 
     .venv/bin/python benchmarks/autohas_cost.py --steps 60 --repeats 3 [--warm-up 150]
+    .venv/bin/python benchmarks/autohas_cost.py --variants autohas autohas-search --search-seconds 300
 
 AutoHAS meets a new child shape (and augmentation setting) in most of its first steps,
 which costs oneDNN primitive creation and augmenter construction once; the standalone
@@ -25,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("standalone", "autohas", "autohas-unfolded", "autohas-float32-256", "differentiable")
+VARIANTS = ("standalone", "autohas", "autohas-unfolded", "autohas-float32-256", "differentiable", "autohas-search")
 
 
 def _rss_kib(field: str) -> int:
@@ -33,6 +39,51 @@ def _rss_kib(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise RuntimeError(field)
+
+
+class StepClock:
+    """A reporter that notes when each search step ended."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def start(self, key: str, description: str, total: float | None) -> None:
+        pass
+
+    def update(self, key: str, *, completed: float | None = None, description: str | None = None) -> None:
+        self.times.append(time.perf_counter())
+
+    def stop(self, key: str) -> None:
+        pass
+
+    def log(self, text: str) -> None:
+        pass
+
+
+def measure_search(seconds: float, dataset: str, threads: int, warm_up: int) -> dict[str, float]:
+    """A whole AutoHAS search: seconds per step after the first ``warm_up`` steps."""
+    import tempfile
+
+    import torch
+
+    from hasearch.autohas import AutoHAS
+    from hasearch.catalog import resolve_space
+    from hasearch.data import make_splits, resolve_dataset
+    from hasearch.problem import Problem
+    from hasearch.store import RunDir
+    from hasearch.strategies.base import SearchContext
+
+    torch.set_num_threads(threads)
+    problem = Problem(resolve_space("mbconv"), make_splits(resolve_dataset(dataset)), 9.0, 0)
+    Path("/proc/self/clear_refs").write_text("5")
+    base_rss = _rss_kib("VmRSS")
+    clock = StepClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = RunDir.create(Path(tmp) / "run")
+        AutoHAS(seed=0).run(SearchContext(problem, run, seconds, clock))
+        run.close()
+    timed = clock.times[warm_up:]
+    return {"seconds": timed[-1] - timed[0], "steps": len(timed) - 1, "peak_mib": (_rss_kib("VmHWM") - base_rss) / 1024}
 
 
 def measure(variant: str, steps: int, dataset: str, threads: int, warm_up: int) -> dict[str, float]:
@@ -101,7 +152,7 @@ def measure(variant: str, steps: int, dataset: str, threads: int, warm_up: int) 
     for i in range(1, steps + 1):
         step(i)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_mib": (_rss_kib("VmHWM") - base_rss) / 1024}
+    return {"seconds": seconds, "steps": steps, "peak_mib": (_rss_kib("VmHWM") - base_rss) / 1024}
 
 
 def main() -> None:
@@ -112,8 +163,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warm-up", type=int, default=5, help="untimed steps first (AutoHAS's first steps meet new child shapes)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--search-seconds", type=float, default=300.0, help="the budget of the autohas-search variant")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child == "autohas-search":
+        print(json.dumps(measure_search(args.search_seconds, args.dataset, args.threads, args.warm_up)))
+        return
     if args.child:
         print(json.dumps(measure(args.child, args.steps, args.dataset, args.threads, args.warm_up)))
         return
@@ -122,15 +177,19 @@ def main() -> None:
     for _ in range(args.repeats):  # variants interleaved, each in a fresh process
         for variant in variants:
             cmd = [sys.executable, __file__, "--child", variant, "--steps", str(args.steps),
-                   "--dataset", args.dataset, "--threads", str(args.threads), "--warm-up", str(args.warm_up)]
+                   "--dataset", args.dataset, "--threads", str(args.threads), "--warm-up", str(args.warm_up),
+                   "--search-seconds", str(args.search_seconds)]
             samples[variant].append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
-    med = {v: {k: statistics.median(s[k] for s in samples[v]) for k in ("seconds", "peak_mib")} for v in variants}
-    print(f"{args.dataset}, mbconv, {args.steps} steps after {args.warm_up} untimed, batch 128, "
-          f"{args.threads} threads, median of {args.repeats}\n")
-    print("| variant | time (s) | time / standalone | peak memory growth (MiB) | memory / standalone |")
-    print("|---|---:|---:|---:|---:|")
+    per_step = {v: [s["seconds"] / s["steps"] for s in samples[v]] for v in variants}
+    med = {v: {"step_ms": 1000 * statistics.median(per_step[v]), "peak_mib": statistics.median(s["peak_mib"] for s in samples[v])} for v in variants}
+    print(f"{args.dataset}, mbconv, {args.steps} steps after {args.warm_up} untimed (autohas-search: a "
+          f"{args.search_seconds:g} s search after its first {args.warm_up} steps), batch 128, {args.threads} threads, "
+          f"median of {args.repeats}\n")
+    print("| variant | time per step (ms) | time / standalone | per repeat | peak memory growth (MiB) | memory / standalone |")
+    print("|---|---:|---:|---|---:|---:|")
     for v in variants:
-        print(f"| {v} | {med[v]['seconds']:.1f} | {med[v]['seconds'] / med['standalone']['seconds']:.2f} "
+        ratios = ", ".join(f"{a / b:.2f}" for a, b in zip(per_step[v], per_step["standalone"], strict=True))
+        print(f"| {v} | {med[v]['step_ms']:.1f} | {med[v]['step_ms'] / med['standalone']['step_ms']:.2f} | {ratios} "
               f"| {med[v]['peak_mib']:.0f} | {med[v]['peak_mib'] / max(med['standalone']['peak_mib'], 1e-9):.2f} |")
     if "autohas" in med and "differentiable" in med:
         ratio = med["autohas"]["peak_mib"] / max(med["differentiable"]["peak_mib"], 1e-9)

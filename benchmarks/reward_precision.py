@@ -24,12 +24,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# dtype, images, BatchNorm folded into the 1x1 convolutions (hasearch.supernet.folded; bfloat16 only)
+# dtype, images, BatchNorm folded into the 1x1 convolutions, other BatchNorm + ReLU6 fused
+# (hasearch.supernet.folded; bfloat16 only). "bfloat16" is the default; "bfloat16-fold-only"
+# the default before the fused BatchNorm + ReLU6; "bfloat16-unfolded" the plain operations.
 VARIANTS = {
-    "float32": (None, 256, False),
-    "bfloat16": (torch.bfloat16, 256, True),
-    "bfloat16-unfolded": (torch.bfloat16, 256, False),
-    "bfloat16-160": (torch.bfloat16, 160, True),
+    "float32": (None, 256, False, False),
+    "bfloat16": (torch.bfloat16, 256, True, True),
+    "bfloat16-fold-only": (torch.bfloat16, 256, True, False),
+    "bfloat16-unfolded": (torch.bfloat16, 256, False, False),
+    "bfloat16-160": (torch.bfloat16, 160, True, True),
 }
 
 
@@ -43,7 +46,7 @@ def main() -> None:
     from hasearch.models.mbconv import MBCONV
     from hasearch.space import BasisSet
     from hasearch.supernet import MBConvSupernet
-    from hasearch.supernet.folded import can_fold
+    from hasearch.supernet.folded import can_fold, can_fuse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm-steps", type=int, default=150)
@@ -71,13 +74,14 @@ def main() -> None:
             w_star = temporary_weights(optimizer, trainer.names)
             x, y = trainer._val_batch()
             row = {}
-            for label, (dtype, images, fold) in VARIANTS.items():
+            for label, (dtype, images, fold, fuse) in VARIANTS.items():
                 mbconv_supernet.can_fold = can_fold if fold else (lambda x, cout: False)
+                mbconv_supernet.can_fuse = can_fuse if fuse else (lambda y: False)
                 start = time.perf_counter()
                 before, after = _paired(trainer, w_star, lambda: scored_accuracy(net, x[:images], y[:images], arch, dtype=dtype))
                 seconds[label].append(time.perf_counter() - start)
                 row[label] = (after, after - before)
-            mbconv_supernet.can_fold = can_fold
+            mbconv_supernet.can_fold, mbconv_supernet.can_fuse = can_fold, can_fuse
             before, after = _paired(trainer, w_star, lambda: scored_accuracy(net, full_x, data.val.y, arch, dtype=None))
             row["full"] = (after, after - before)
             rows.append(row)
@@ -114,6 +118,7 @@ def _summary(rows: list[dict], seconds: dict[str, list[float]], args: argparse.N
         },
         "corr_float32_bfloat16": {"Q": round(corr("float32", "bfloat16", 0), 4), "paired": round(corr("float32", "bfloat16", 1), 4)},
         "corr_bfloat16_folded_unfolded": {"Q": round(corr("bfloat16", "bfloat16-unfolded", 0), 4), "paired": round(corr("bfloat16", "bfloat16-unfolded", 1), 4)},
+        "corr_bfloat16_fused_fold_only": {"Q": round(corr("bfloat16", "bfloat16-fold-only", 0), 4), "paired": round(corr("bfloat16", "bfloat16-fold-only", 1), 4)},
         "mean_abs_difference_float32_bfloat16": {
             "Q": statistics.fmean(abs(r["float32"][0] - r["bfloat16"][0]) for r in rows),
             "paired": statistics.fmean(abs(r["float32"][1] - r["bfloat16"][1]) for r in rows),

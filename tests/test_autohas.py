@@ -99,6 +99,21 @@ def test_all_finite_is_exact_for_large_finite_values() -> None:
     assert not all_finite([torch.tensor([float("nan")]), torch.zeros(3)])
 
 
+def test_entropy_follows_the_logits_through_updates_and_loads() -> None:
+    def fresh(c: Controller) -> float:
+        return -sum(float((torch.log_softmax(l.detach(), 0).exp() * torch.log_softmax(l.detach(), 0)).sum()) for l in c.logits.values())
+
+    controller, other = Controller({"a": 3, "b": 2}, lr=0.3, seed=0), Controller({"a": 3, "b": 2}, seed=1)
+    assert controller.entropy() == pytest.approx(math.log(3) + math.log(2))
+    controller.observe(0.0)
+    for _ in range(3):
+        controller.update(controller.sample(), 1.0, ["a", "b"])
+        assert controller.entropy() == pytest.approx(fresh(controller)) and controller.entropy() < math.log(6)
+    other.entropy()
+    other.load_state_dict(controller.state_dict())
+    assert other.entropy() == pytest.approx(controller.entropy())
+
+
 def _twin_trainers(data: DataSplits) -> tuple[SharedWeightsTrainer, SharedWeightsTrainer, dict]:
     definition = resolve_space("mbconv")
     nets = []
@@ -144,6 +159,53 @@ def test_a_step_whose_w_star_is_not_finite_leaves_w_and_the_optimizer_state_as_t
     rmsprop = dict(baseline, optimizer="rmsprop", lr_rmsprop=math.inf)  # a first RMSprop step creates its state, then diverges
     assert trainer.step(rmsprop, arch, 1.0).diverged and not trainer.optimizers["rmsprop"].state
     assert all(torch.equal(p, params[n]) for n, p in trainer.net.named_parameters())
+
+
+def test_an_unscored_step_takes_the_same_step_without_validation_forwards(digits: DataSplits) -> None:
+    trainer, twin, baseline = _twin_trainers(digits)
+    arch = trainer.net.arch_of(baseline)
+    forwards: list[int] = []
+    twin._accuracy = lambda x, y, a: forwards.append(len(x)) or 0.5  # type: ignore[method-assign]
+    for i in range(2):
+        torch.manual_seed(i)
+        scored = trainer.step(baseline, arch, 1.0, paired=True)
+        torch.manual_seed(i)
+        unscored = twin.step(baseline, arch, 1.0, paired=True, scored=False)
+        assert scored.accuracy is not None and unscored.accuracy is None and unscored.accuracy_before is None
+        assert unscored.train_loss == scored.train_loss and not unscored.diverged
+        assert all(torch.equal(p, q) for p, q in zip(trainer.net.parameters(), twin.net.parameters(), strict=True))
+    assert forwards == []
+    assert twin.step(dict(baseline, lr=math.inf), arch, 1.0, scored=False).diverged  # and W was put back
+    assert all(torch.equal(p, q) for p, q in zip(trainer.net.parameters(), twin.net.parameters(), strict=True))
+
+
+def test_warm_up_scores_only_the_steps_that_prime_the_baseline_and_the_history(digits: DataSplits, tmp_path: Path) -> None:
+    """Seed 000 updates no controller during warm-up; its rewards only feed the moving-average
+    baselines, so only the last priming_steps of warm-up (and history entries) are scored."""
+    from hasearch.autohas.strategy import priming_steps
+    from hasearch.reporting import NullReporter
+    from hasearch.strategies.base import SearchContext
+
+    assert priming_steps(0.95) == 90 and 0.95**90 <= 0.01 < 0.95**89 and priming_steps(0.0) == 1
+    options = AutoHASOptions(mode="hp-only", max_steps=100, warmup=0.5, baseline_momentum=0.5, history_every=10)
+    scored: list[bool] = []
+    step = SharedWeightsTrainer.step
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        scored.append(kwargs["scored"])
+        return step(self, *args, **kwargs)
+
+    problem = Problem(resolve_space("mbconv"), digits, 1)
+    run = RunDir.create(tmp_path / "run")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SharedWeightsTrainer, "step", spy)
+        AutoHAS(options=options).run(SearchContext(problem, run, None, NullReporter()))
+    k = priming_steps(0.5)  # 7
+    expected = [i >= 50 - k or i % 10 == 0 for i in range(100)]
+    assert k == 7 and scored == expected
+    history = run.read_json("search/history.json")
+    assert [e["step"] for e in history["entries"]] == list(range(0, 100, 10))
+    assert all(e["accuracy"] is not None for e in history["entries"])
 
 
 def test_modes_pick_parameters_by_role(digits: DataSplits) -> None:

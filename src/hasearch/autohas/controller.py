@@ -58,6 +58,7 @@ class Controller:
         self.baselines: dict[str, float | None] = {g: None for g in sorted(set(self.group_of.values()))}
         self.generator = torch.Generator().manual_seed(seed)
         self.updates = {name: 0 for name in sizes}  # REINFORCE updates in which each parameter was active
+        self._entropy: float | None = None  # of the current logits (a search reports it every step)
 
     def probabilities(self) -> dict[str, list[float]]:
         with torch.no_grad():
@@ -65,12 +66,11 @@ class Controller:
 
     def entropy(self) -> float:
         """Total entropy (nats) of the independent distributions."""
-        with torch.no_grad():
-            total = 0.0
-            for logits in self.logits.values():
-                logp = torch.log_softmax(logits, 0)
-                total -= float((logp.exp() * logp).sum())
-            return total
+        if self._entropy is None:
+            with torch.no_grad():
+                logp = [torch.log_softmax(logits, 0) for logits in self.logits.values()]
+                self._entropy = -sum(float((p.exp() * p).sum()) for p in logp)
+        return self._entropy
 
     def sample(self) -> Sample:
         with torch.no_grad():
@@ -98,6 +98,7 @@ class Controller:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
+        self._entropy = None
         self.observe(rewards)
         return advantages
 
@@ -125,6 +126,7 @@ class Controller:
         self.baselines = dict(state["baselines"])
         self.generator.set_state(state["generator"])
         self.updates = {n: int(state.get("updates", {}).get(n, 0)) for n in self.names}
+        self._entropy = None
 
 
 def uniform_entropy(sizes: Mapping[str, int]) -> float:

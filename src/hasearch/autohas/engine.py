@@ -34,7 +34,7 @@ from hasearch.train.hparams import OPTIMIZERS, AugmentationSettings, TrainingHyp
 @dataclass(frozen=True)
 class StepResult:
     train_loss: float
-    accuracy: float  # Q(alpha, h): validation-batch accuracy of W*
+    accuracy: float | None  # Q(alpha, h): validation-batch accuracy of W* (None: not scored)
     accuracy_before: float | None = None  # the same batch's accuracy of W (paired rewards)
     diverged: bool = False  # non-finite loss or W*: the sample fails and W is not updated
 
@@ -126,7 +126,9 @@ class SharedWeightsTrainer:
     def _accuracy(self, x: Tensor, y: Tensor, arch: Any) -> float:
         return scored_accuracy(self.net, x, y, arch, dtype=self.reward_dtype)
 
-    def step(self, config: Mapping[str, Any], arch: Any, lr_scale: float, *, paired: bool = False) -> StepResult:
+    def step(
+        self, config: Mapping[str, Any], arch: Any, lr_scale: float, *, paired: bool = False, scored: bool = True
+    ) -> StepResult:
         """Gradient, the real step W <- W* = f_h(W), and the reward Q = accuracy of W* on a
         validation batch; with ``paired`` also W's accuracy on the same batch, before the step.
 
@@ -134,20 +136,31 @@ class SharedWeightsTrainer:
         the same batch: both steps see the same gradient and hyperparameters, so W* *is* the
         updated W. Here the optimizer's own step makes it once (no second copy of the update
         arithmetic, no swapping W* in and out). A diverged sample (non-finite loss or W*)
-        leaves W and the optimizer state as they were (:class:`StepUndo`).
+        leaves W and the optimizer state as they were (:class:`StepUndo`). ``scored=False``
+        (warm-up steps whose reward nothing reads): W's step alone, no validation forwards,
+        accuracy None.
         """
         optimizer = self.configure(config, lr_scale)
         loss = self.gradient(config, arch)
+        if not scored:
+            return StepResult(loss, None, diverged=not self._update(optimizer, loss))
         x, y = self._val_batch()
         before = self._accuracy(x, y, arch) if paired else None
-        if not math.isfinite(loss):
+        if not self._update(optimizer, loss):
             return StepResult(loss, 0.0, before, diverged=True)  # Q = 0; paired: the worst the batch allows
+        return StepResult(loss, self._accuracy(x, y, arch), before)
+
+    def _update(self, optimizer: torch.optim.Optimizer, loss: float) -> bool:
+        """W <- f_h(W); False, with W and the optimizer state as they were, when the loss or
+        the new W is not finite."""
+        if not math.isfinite(loss):
+            return False
         self._undo.save(optimizer)
         optimizer.step()
-        if not all_finite(list(self.net.parameters())):
-            self._undo.restore(optimizer)
-            return StepResult(loss, 0.0, before, diverged=True)
-        return StepResult(loss, self._accuracy(x, y, arch), before)
+        if all_finite(list(self.net.parameters())):
+            return True
+        self._undo.restore(optimizer)
+        return False
 
 
 @torch.no_grad()

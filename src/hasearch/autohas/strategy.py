@@ -16,7 +16,10 @@ Departures from seed 000 (README, "Departures"):
   more concentrated than noise would leave it keeps the baseline's value
   (:mod:`hasearch.autohas.derivation`);
 * a diverged sample (non-finite loss or W*) gets the worst reward of its group: Q = 0,
-  and -accuracy(W) as its paired reward.
+  and -accuracy(W) as its paired reward;
+* warm-up steps score no rewards (no validation forwards) except the last
+  :func:`priming_steps` before the first update and the history's: the moving-average
+  baselines leave out rewards that would weigh at most 1% in them.
 """
 
 from __future__ import annotations
@@ -230,10 +233,15 @@ class _Phase:
         )
         if state.controller is not None:
             self.controller.load_state_dict(state.controller)
+        self.seconds: float | None = None  # this phase's budget (set by run)
+        self.steps: int | None = None
+        self.scored_seconds: float | None = None  # moving average of a scored step's duration
+        self.priming_steps = priming_steps(self.o.baseline_momentum)
 
     def run(self, n_phases: int) -> dict[str, Any]:
         seconds = None if self.ctx.time_budget is None else self.ctx.time_budget / n_phases
         steps = None if self.o.max_steps is None else max(1, self.o.max_steps // n_phases)
+        self.seconds, self.steps = seconds, steps
         key = f"autohas phase {self.state.phase + 1}/{n_phases}"
         self.ctx.reporter.start(key, key, 1.0)
         start, last_save = time.monotonic() - self.state.elapsed, time.monotonic()
@@ -275,12 +283,16 @@ class _Phase:
         return derived
 
     def _step(self, progress: float) -> None:
+        start = time.monotonic()
         sample = self.controller.sample()
         config = self.bases.from_indices(sample.indices, base=self.state.base)
         arch = self.net.arch_of(config)
         lr_scale = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay of the shared weights' rate
         paired = self.o.paired_reward and HP_GROUP in self.controller.baselines  # architecture-only: Q(W*) alone
-        result = self.trainer.step(config, arch, lr_scale, paired=paired)  # W has taken its step (unless diverged)
+        scored = self._scored(progress)
+        result = self.trainer.step(config, arch, lr_scale, paired=paired, scored=scored)  # W has taken its step (unless diverged)
+        if result.accuracy is None:
+            return  # a warm-up step whose reward nothing would read: W's training only
         reward = result.accuracy
         if self.macs is not None and self.target and self.o.flops_beta and ARCH_GROUP in self.controller.baselines:
             reward += self.o.flops_beta * abs(self.macs.cost(config) / self.target - 1.0)  # TuNAS absolute reward
@@ -293,6 +305,29 @@ class _Phase:
             self.controller.observe(rewards)
         if self.state.step % self.o.history_every == 0:
             self.history.record(self.state, progress, result, reward, self.controller)
+        seconds = time.monotonic() - start
+        self.scored_seconds = seconds if self.scored_seconds is None else 0.8 * self.scored_seconds + 0.2 * seconds
+
+    def _scored(self, progress: float) -> bool:
+        """Whether this step scores its rewards. During warm-up (no controller updates,
+        seed 000 Sec. 3.1) a reward only feeds the moving-average baselines, in which a
+        reward k steps before the first update weighs momentum^k: only the last
+        :func:`priming_steps` of warm-up are scored, and every ``history_every``-th step
+        for the history. The others train W alone, at a standalone step's cost."""
+        if progress >= self.o.warmup or self.state.step % self.o.history_every == 0:
+            return True
+        rates = [1.0 / self.steps] if self.steps else []  # progress per step
+        if self.seconds:
+            if self.scored_seconds is None:
+                return True
+            rates.append(self.scored_seconds / self.seconds)
+        return not rates or round((self.o.warmup - progress) / max(rates), 6) <= self.priming_steps  # steps left, this one included
+
+
+def priming_steps(momentum: float, weight: float = 0.01) -> int:
+    """Scored steps before the first controller update after which the rewards before them
+    weigh at most ``weight`` in a moving average of ``momentum`` (90 for 0.95)."""
+    return 1 if momentum <= 0.0 else math.ceil(math.log(weight) / math.log(momentum))
 
 
 def _save(context: SearchContext, trainer: SharedWeightsTrainer, state: _RunState, history: History) -> None:

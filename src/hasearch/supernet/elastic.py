@@ -70,8 +70,13 @@ def memory_format(x: Tensor) -> torch.memory_format:
 
 
 def sliced(weight: Tensor, x: Tensor) -> Tensor:
-    """A sliced weight, contiguous in the memory format of the activations ``x``."""
-    return weight.contiguous(memory_format=memory_format(x))
+    """A sliced weight, contiguous in the memory format of the activations ``x`` and, under
+    autocast, already in its precision: one copy instead of the slice's copy and then
+    autocast's cast of it (the values autocast would give the convolution)."""
+    fmt = memory_format(x)
+    if torch.is_autocast_enabled(x.device.type) and weight.dtype == torch.float32:
+        return weight.to(dtype=torch.get_autocast_dtype(x.device.type), memory_format=fmt)
+    return weight.contiguous(memory_format=fmt)
 
 
 def kaiming(shape: tuple[int, ...]) -> nn.Parameter:

@@ -40,7 +40,7 @@ from hasearch.supernet.elastic import (
     recalibrate_bn,
     sliced,
 )
-from hasearch.supernet.folded import can_fold, folded_pointwise_bn_relu6
+from hasearch.supernet.folded import batch_bn_relu6, can_fold, can_fuse, folded_pointwise_bn_relu6
 
 
 class ElasticMBConvBlock(nn.Module):
@@ -65,7 +65,7 @@ class ElasticMBConvBlock(nn.Module):
             y = pointwise_bn_relu6(x, self.expand_weight[:mid, :cin], self.expand_bn, mid, mode)
         k = kernel_slice(self.max_kernel, kernel)
         y = F.conv2d(y, sliced(self.depthwise_weight[:mid, :, k, k], y), stride=self.stride, padding=kernel // 2, groups=mid)
-        y = F.relu6(elastic_bn(y, self.depthwise_bn, mid, mode))
+        y = bn_relu6(y, self.depthwise_bn, mid, mode)
         y = elastic_bn(F.conv2d(y, sliced(self.project_weight[:cout, :mid], y)), self.project_bn, cout, mode)
         return x + y if self.stride == 1 and cin == cout else y
 
@@ -125,7 +125,7 @@ class MBConvSupernet(BNModeSwitch, nn.Module):
 
     def stem_forward(self, x: Tensor, scale: float) -> Tensor:
         x = resize(x, scaled_size(self.input_shape, scale))
-        return F.relu6(elastic_bn(self.stem[0](x), self.stem[1], self.stem[1].num_features, self.mode))
+        return bn_relu6(self.stem[0](x), self.stem[1], self.stem[1].num_features, self.mode)
 
     def head_forward(self, x: Tensor) -> Tensor:
         """Head on the first ``x.shape[1]`` input channels, pooling, dropout, classifier."""
@@ -165,7 +165,15 @@ def pointwise_bn_relu6(x: Tensor, weight: Tensor, bn: nn.BatchNorm2d, n: int, mo
     (:mod:`hasearch.supernet.folded`: the reward forward's expansions, measured faster)."""
     if mode is BNMode.BATCH and can_fold(x, n):
         return folded_pointwise_bn_relu6(x, weight, bn.weight[:n], bn.bias[:n], bn.eps)
-    return F.relu6(elastic_bn(F.conv2d(x, sliced(weight, x)), bn, n, mode))
+    return bn_relu6(F.conv2d(x, sliced(weight, x)), bn, n, mode)
+
+
+def bn_relu6(y: Tensor, bn: nn.BatchNorm2d, n: int, mode: BNMode) -> Tensor:
+    """ReLU6 of the first ``n`` channels of ``bn`` on ``y``; on batch statistics without a
+    gradient, fused into one normalising pass (:func:`~hasearch.supernet.folded.batch_bn_relu6`)."""
+    if mode is BNMode.BATCH and can_fuse(y):
+        return batch_bn_relu6(y, bn.weight[:n], bn.bias[:n], bn.eps)
+    return F.relu6(elastic_bn(y, bn, n, mode))
 
 
 def space_values(space: SearchSpace, name: str, default: float) -> tuple[float, ...]:
