@@ -76,7 +76,49 @@ def test_a_reward_forward_on_one_channel_images_folds_and_keeps_its_logits(monke
     scored_logits(net, x, arch, dtype=torch.bfloat16)
     assert len(calls) == 1 + sum(e != 1 for stage in arch.blocks for _, e in stage)  # head + every expansion
     monkeypatch.setattr(mbconv_supernet, "can_fold", lambda x, cout: False)
-    without = scored_logits(net, x, arch, dtype=torch.bfloat16)
+    monkeypatch.setattr(mbconv_supernet, "can_fuse", lambda y: False)
+    without = scored_logits(net, x, arch, dtype=torch.bfloat16)  # the plain operations
     exact = scored_logits(net, x, arch, dtype=None)
     assert float((with_fold - exact).abs().max()) <= 2 * float((without - exact).abs().max()) + 1e-3
     assert float((with_fold.argmax(1) == exact.argmax(1)).float().mean()) >= 0.95
+
+
+def _activations(c: int = 48) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(1)
+    y = (torch.randn(256, c, 10, 10) * 1.5 + 2.0).contiguous(memory_format=torch.channels_last)  # mean far from 0
+    return y, torch.rand(c) * 2 + 0.5, torch.randn(c)
+
+
+def test_the_fused_batchnorm_relu6_is_as_close_to_float32_as_the_two_operations_are() -> None:
+    y, gamma, beta = _activations()
+    exact = torch.nn.functional.relu6(torch.nn.functional.batch_norm(y, None, None, gamma, beta, True, 0.0, 1e-5))
+    assert 0.0 < float(exact.mean()) and float(exact.max()) == 6.0  # both clamps are exercised
+    low = y.bfloat16()
+    with torch.no_grad():
+        assert folded.can_fuse(low)
+        got = folded.batch_bn_relu6(low, gamma, beta, 1e-5)
+        plain = torch.nn.functional.relu6(torch.nn.functional.batch_norm(low, None, None, gamma, beta, True, 0.0, 1e-5))
+    assert got.dtype == torch.bfloat16 and got.is_contiguous(memory_format=torch.channels_last)
+    error, plain_error = (got.float() - exact).abs(), (plain.float() - exact).abs()
+    assert float(error.max()) <= 2 * float(plain_error.max()) + 1e-3
+    assert float(error.mean()) <= 2 * float(plain_error.mean()) + 1e-4
+
+
+def test_the_fused_batchnorm_uses_float32_statistics() -> None:
+    """batch_norm_update_stats without running buffers returns bfloat16 statistics (a variance
+    about 1% off); the fused path passes float32 buffers and must get float32 statistics."""
+    y, gamma, beta = _activations(8)
+    mean, var = torch.batch_norm_update_stats(y.bfloat16(), torch.zeros(8), torch.zeros(8), 1.0)
+    reference = y.bfloat16().float()
+    assert mean.dtype == var.dtype == torch.float32
+    assert torch.allclose(mean, reference.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    assert torch.allclose(var, reference.var((0, 2, 3), unbiased=False), rtol=1e-5)
+
+
+def test_the_fused_batchnorm_applies_only_without_gradient_to_bfloat16_channels_last_activations() -> None:
+    y = _activations()[0]
+    assert not folded.can_fuse(y.bfloat16())  # a gradient would be needed
+    with torch.no_grad():
+        assert folded.can_fuse(y.bfloat16()) and folded.can_fuse(y[:2, :, :1, :1].bfloat16())
+        assert not folded.can_fuse(y)  # float32
+        assert not folded.can_fuse(y.bfloat16().contiguous())
