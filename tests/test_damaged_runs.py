@@ -186,3 +186,27 @@ def test_a_run_directory_made_immutable_mid_run_ends_with_one_line_naming_the_fi
     last = err.strip().splitlines()[-1]
     assert last.startswith("hasearch: error: cannot write ") and str(out) in last
     assert "Traceback" not in err
+
+
+def test_a_write_failure_is_reported_even_when_the_database_cannot_be_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CI once saw the immutable-directory test end in a traceback: after SQLite failed to
+    write, reading the trials back (to decide whether to clean up) raised 'disk I/O error'."""
+    import hasearch.search as search
+    from hasearch.errors import RunNotWritable
+    from hasearch.store import TrialDB
+
+    out = tmp_path / "run"
+
+    def refuse_write(*_args: object, **_kwargs: object) -> None:
+        raise RunNotWritable(f"cannot write {str(out / DB)!r} (disk I/O error)")
+
+    def unreadable(*_args: object, **_kwargs: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(search, "_search_and_compare", refuse_write)
+    monkeypatch.setattr(TrialDB, "trials", unreadable)
+    assert main(["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hasearch: error: cannot write ") and str(out) in err[-1]

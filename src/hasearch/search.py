@@ -30,7 +30,7 @@ from hasearch.comparison import (
 from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.data.augment import cutout_note
 from hasearch.device import CPU, Compute, make_deterministic, resolve_compute
-from hasearch.errors import UserError
+from hasearch.errors import RunNotWritable, UserError
 from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
 from hasearch.execution.pool import ProcessPoolTrialExecutor
@@ -124,6 +124,8 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     problem = _problem(prepared.definition, prepared.data, settings, prepared.compute)
     try:
         return _search_and_compare(run, problem, settings, prepared.entry, reporter or NullReporter(), resume=False)
+    except RunNotWritable:
+        raise  # the directory cannot be changed, and SQLite may not read it back after the failed write
     except UserError:
         _remove_if_nothing_done(run)  # so the same --out can be used again
         raise
