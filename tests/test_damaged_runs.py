@@ -193,7 +193,7 @@ def test_a_write_failure_is_reported_even_when_the_database_cannot_be_read_back(
 ) -> None:
     """CI once saw the immutable-directory test end in a traceback: after SQLite failed to
     write, reading the trials back (to decide whether to clean up) raised 'disk I/O error'."""
-    import hasearch.search as search
+    from hasearch import search
     from hasearch.errors import RunNotWritable
     from hasearch.store import TrialDB
 

@@ -43,7 +43,7 @@ def test_a_dha_run_returns_its_trained_network_without_retraining(dha_run: Path,
     assert found["retrained"] is False and best["result"] == "found"
     assert found["budget"] == baseline["budget"] < 100  # the baseline trained as many epochs as DHA did
     assert any("no retraining" in note for note in best["notes"])
-    model, spec = load_final_model(dha_run)
+    model, _ = load_final_model(dha_run)
     test = make_splits(resolve_dataset("digits"), seed=0).test
     with torch.no_grad():
         accuracy = (model(test.x).argmax(1) == test.y).float().mean().item()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import hasearch.supernet.folded as folded
 import hasearch.supernet.mbconv as mbconv_supernet
 from hasearch.autohas.engine import scored_logits
 from hasearch.catalog import resolve_space
-from hasearch.supernet import supernet_for
+from hasearch.supernet import folded, supernet_for
 
 pytestmark = pytest.mark.skipif(folded._POINTWISE is None, reason="torch built without oneDNN")
 
@@ -107,7 +106,7 @@ def test_the_fused_batchnorm_relu6_is_as_close_to_float32_as_the_two_operations_
 def test_the_fused_batchnorm_uses_float32_statistics() -> None:
     """batch_norm_update_stats without running buffers returns bfloat16 statistics (a variance
     about 1% off); the fused path passes float32 buffers and must get float32 statistics."""
-    y, gamma, beta = _activations(8)
+    y, _, _ = _activations(8)
     mean, var = torch.batch_norm_update_stats(y.bfloat16(), torch.zeros(8), torch.zeros(8), 1.0)
     reference = y.bfloat16().float()
     assert mean.dtype == var.dtype == torch.float32

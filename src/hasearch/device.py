@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import torch
 
 from hasearch.errors import UserError
-
 from hasearch.settings import PRECISIONS, check_device_words
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")

@@ -56,6 +56,7 @@ MODES = ("joint", "hp-only", "arch-only", "phase-wise")
 REWARD_PRECISIONS: dict[str, torch.dtype | None] = {"float32": None, "bfloat16": torch.bfloat16}
 ARCH_GROUP, HP_GROUP = "architecture", "hyperparameter"
 CHECKPOINT = "autohas/checkpoint.pt"
+_CPU = torch.device("cpu")
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class AutoHASOptions:
         "max_steps": "stop after this many steps",
     }
 
-    def reward_dtype(self, device: torch.device = torch.device("cpu")) -> torch.dtype | None:
+    def reward_dtype(self, device: torch.device = _CPU) -> torch.dtype | None:
         """The reward forwards' autocast dtype on ``device`` (None: float32)."""
         if self.reward_precision == "auto":
             return reward_precision(device)

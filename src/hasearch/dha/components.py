@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from hasearch.dha.architecture import ArchitectureSearch, FixedArchitecture, GatedMBConvSupernet, GumbelChoices
+from hasearch.dha.architecture import (
+    ArchitectureSearch,
+    FixedArchitecture,
+    GatedMBConvSupernet,
+    GumbelChoices,
+)
 from hasearch.dha.engine import DHAEngine
 from hasearch.dha.hypergrad import HyperBounds, LearnedHyperparameters
 from hasearch.dha.policy import AugmentationPolicy

@@ -46,7 +46,14 @@ import torch
 from torch import Tensor, nn
 
 from hasearch.dha.ista import SparseCodedNode
-from hasearch.models.darts import CELL_TYPES, FAMILY, NODES, PRIMITIVES, input_pairs, parameter_names
+from hasearch.models.darts import (
+    CELL_TYPES,
+    FAMILY,
+    NODES,
+    PRIMITIVES,
+    input_pairs,
+    parameter_names,
+)
 from hasearch.space import SearchSpace
 
 Pair = tuple[tuple[int, int], tuple[int, int]]  # ((input a, op index), (input b, op index)), a < b

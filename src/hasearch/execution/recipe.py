@@ -8,7 +8,7 @@ import torch
 
 from hasearch.catalog import resolve_space
 from hasearch.data import make_splits, resolve_dataset
-from hasearch.device import Compute, make_deterministic
+from hasearch.device import CPU, Compute, make_deterministic
 from hasearch.problem import Problem
 
 
@@ -27,7 +27,7 @@ class ProblemRecipe:
     seed: int
     budget_unit: str
     threads: int
-    compute: Compute = Compute()  # the driver's resolved device; workers place themselves with ``on``
+    compute: Compute = CPU  # the driver's resolved device; workers place themselves with ``on``
 
     def build(self, compute: Compute | None = None) -> Problem:
         """The problem, its data on ``compute``'s device (default the recipe's)."""

@@ -44,7 +44,13 @@ from hasearch.models.darts import (
 )
 from hasearch.models.family import InputShape
 from hasearch.space import SearchSpace
-from hasearch.supernet.elastic import BNMode, BNModeSwitch, elastic_bn, memory_format, recalibrate_bn
+from hasearch.supernet.elastic import (
+    BNMode,
+    BNModeSwitch,
+    elastic_bn,
+    memory_format,
+    recalibrate_bn,
+)
 
 DartsWeights = Mapping[str, Sequence[Tensor]]  # {"normal": [(j + 2, 7) for j in 0..3], "reduce": [...]}
 Coefficients = Mapping[str, Sequence[tuple[float, float]]]  # per cell type, per node (c_a, c_b)
