@@ -109,8 +109,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for compute in computes:
             for row in rows:
-                make = (lambda: autohas(data[compute], compute)) if row == "autohas-mbconv" else (lambda: standalone(row, data[compute], compute, args.batch))
-                samples[(row, compute)].append(timed(make(), compute, args.steps))
+                step = autohas(data[compute], compute) if row == "autohas-mbconv" else standalone(row, data[compute], compute, args.batch)
+                samples[(row, compute)].append(timed(step, compute, args.steps))
     ms = {k: 1000 * statistics.median(v) for k, v in samples.items()}
     names = [f"{c.device} {c.precision}" for c in computes]
     print(f"{args.dataset} {cpu_data.input_shape}, batch {args.batch}, {args.rounds} rounds x {args.steps} steps, "

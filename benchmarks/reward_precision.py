@@ -19,6 +19,7 @@ import argparse
 import json
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +79,11 @@ def main() -> None:
                 mbconv_supernet.can_fold = can_fold if fold else (lambda x, cout: False)
                 mbconv_supernet.can_fuse = can_fuse if fuse else (lambda y: False)
                 start = time.perf_counter()
-                before, after = _paired(trainer, w_star, lambda: scored_accuracy(net, x[:images], y[:images], arch, dtype=dtype))
+                before, after = _paired(trainer, w_star, partial(scored_accuracy, net, x[:images], y[:images], arch, dtype=dtype))
                 seconds[label].append(time.perf_counter() - start)
                 row[label] = (after, after - before)
             mbconv_supernet.can_fold, mbconv_supernet.can_fuse = can_fold, can_fuse
-            before, after = _paired(trainer, w_star, lambda: scored_accuracy(net, full_x, data.val.y, arch, dtype=None))
+            before, after = _paired(trainer, w_star, partial(scored_accuracy, net, full_x, data.val.y, arch, dtype=None))
             row["full"] = (after, after - before)
             rows.append(row)
         optimizer.step()
