@@ -79,6 +79,26 @@ def test_predict_names_the_classes_the_model_predicts(cifar_run: tuple[Path, lis
     assert f"{CLASSES[int(expected[0].argmax())]} ({float(expected[0].max()):.3f})" in capsys.readouterr().out
 
 
+def test_predict_says_which_images_it_converted_to_the_models_input(
+    cifar_run: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from hasearch.export import predict_files
+
+    run, holdout = cifar_run
+    grey = tmp_path / "grey.png"
+    Image.open(holdout[0]).convert("L").resize((40, 24)).save(grey)
+    fits, converted = predict_files(run, [holdout[0], grey], top=1)
+    assert (fits.converted, fits.stored_shape, fits.input_shape) == (False, (3, 32, 32), (3, 32, 32))
+    assert (converted.converted, converted.stored_shape) == (True, (1, 24, 40))
+    assert main(["predict", str(run), str(holdout[0])]) == 0
+    assert "note:" not in capsys.readouterr().out  # an image that fits says nothing
+    assert main(["predict", str(run), str(holdout[0]), str(grey)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "note: 1 of 2 images differ from the model's input (32x32 colour)" in out and "(24x40 grey)" in out
+
+
 def test_export_and_predict_refuse_bad_input_in_one_line(cifar_run: tuple[Path, list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run, _ = cifar_run
     (tmp_path / "broken.png").write_bytes(b"not an image")

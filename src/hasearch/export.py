@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from hasearch.artifacts import load_final_model
-from hasearch.data.sources import read_images
+from hasearch.data.sources import read_images, stored_shapes
 from hasearch.errors import UserError
 
 CHECK_IMAGES = 8  # random inputs the exported file is checked on
@@ -107,14 +108,41 @@ EXPORTERS: dict[str, Callable[[Deployable, Tensor, Path], Callable[[Tensor], Ten
 SUFFIXES = {"torchscript": "ts", "onnx": "onnx"}
 
 
-def predict(run_dir: str | Path, images: Sequence[str | Path], *, top: int = 3) -> list[list[tuple[str, float]]]:
+@dataclass(frozen=True)
+class Prediction:
+    """The model's ``ranked`` classes (name, probability) for one image file, and the file's
+    (channels, height, width) as stored next to the model's input shape."""
+
+    image: str
+    ranked: list[tuple[str, float]]
+    stored_shape: tuple[int, int, int]
+    input_shape: tuple[int, int, int]
+
+    @property
+    def converted(self) -> bool:
+        """Whether the file was resized or its colour converted to fit the model."""
+        return self.stored_shape != self.input_shape
+
+
+def predict_files(run_dir: str | Path, images: Sequence[str | Path], *, top: int = 3) -> list[Prediction]:
     """The ``top`` classes and probabilities of the run's model for each image file (read
-    and resized to the run's input shape, scaled to [0, 1])."""
+    and resized to the run's input shape, scaled to [0, 1]), with each file's stored shape."""
     net, spec = deployable(run_dir)
-    channels, height, width = spec["input_shape"]
-    x = read_images([Path(p) for p in images], size=(height, width), channels=channels)
+    input_shape = tuple(int(v) for v in spec["input_shape"])
+    paths = [Path(p) for p in images]
+    stored = stored_shapes(paths)
+    x = read_images(paths, size=(input_shape[1], input_shape[2]), channels=input_shape[0])
     with torch.no_grad():
         probabilities = net(x)
     values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     classes = spec["classes"]
-    return [[(str(classes[i]), float(v)) for v, i in zip(row_v, row_i, strict=True)] for row_v, row_i in zip(values.tolist(), indices.tolist(), strict=True)]
+    return [
+        Prediction(str(path), [(str(classes[i]), float(v)) for v, i in zip(row_v, row_i, strict=True)], shape, input_shape)  # type: ignore[arg-type]
+        for path, shape, row_v, row_i in zip(paths, stored, values.tolist(), indices.tolist(), strict=True)
+    ]
+
+
+def predict(run_dir: str | Path, images: Sequence[str | Path], *, top: int = 3) -> list[list[tuple[str, float]]]:
+    """The ``top`` classes and probabilities of the run's model for each image file (read
+    and resized to the run's input shape, scaled to [0, 1])."""
+    return [p.ranked for p in predict_files(run_dir, images, top=top)]

@@ -41,17 +41,30 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
 
 def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from hasearch.errors import UserError
-    from hasearch.export import predict
+    from hasearch.export import predict_files
 
     if args.top < 1:
         raise UserError(f"--top must be >= 1, got {args.top}")
+    predictions = predict_files(args.dir, args.images, top=args.top)
     table = Table(title=f"predictions of {args.dir}")
     table.add_column("image")
     table.add_column("class (probability)")
-    for image, ranked in zip(args.images, predict(args.dir, args.images, top=args.top), strict=True):
-        table.add_row(image, ", ".join(f"{name} ({p:.3f})" for name, p in ranked))
+    for prediction in predictions:
+        table.add_row(prediction.image, ", ".join(f"{name} ({p:.3f})" for name, p in prediction.ranked))
     console.print(table)
+    converted = [p for p in predictions if p.converted]
+    if converted:
+        console.print(
+            f"note: {len(converted)} of {len(predictions)} images differ from the model's input "
+            f"({_shape(converted[0].input_shape)}) and were converted to it (bilinear resize, colour "
+            f"conversion), e.g. {converted[0].image} ({_shape(converted[0].stored_shape)})"
+        )
     return 0
+
+
+def _shape(shape: tuple[int, int, int]) -> str:
+    channels, height, width = shape
+    return f"{height}x{width} {'grey' if channels == 1 else 'colour'}"
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:

@@ -8,7 +8,7 @@ and ``npz:PATH``.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +140,7 @@ def _read_images(
     if channels is None:
         try:
             with Image.open(files[0][0]) as first:
-                channels = 1 if first.mode in ("L", "1", "I;16") else 3
+                channels = _channels(first.mode)
                 size = size or (first.height, first.width)
         except (OSError, Image.DecompressionBombError) as exc:
             raise DataError(f"cannot read image {str(files[0][0])!r}: {exc}") from None
@@ -165,6 +165,24 @@ def _read_images(
     x = torch.from_numpy(np.ascontiguousarray(stack)).float().div_(255.0)
     y = torch.tensor([label for _, label in files], dtype=torch.int64)
     return ImageSet(x, y, classes)
+
+
+def _channels(mode: str) -> int:
+    """1 for Pillow's grey modes, else 3 (what the images are converted to)."""
+    return 1 if mode in ("L", "1", "I;16") else 3
+
+
+def stored_shapes(paths: Sequence[Path]) -> list[tuple[int, int, int]]:
+    """(channels, height, width) of each image file as stored, from its header alone;
+    DataError naming an unreadable file."""
+    shapes = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                shapes.append((_channels(img.mode), img.height, img.width))
+        except (OSError, Image.DecompressionBombError) as exc:
+            raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
+    return shapes
 
 
 def read_images(paths: list[Path], *, size: tuple[int, int], channels: int) -> Tensor:
