@@ -6,7 +6,7 @@
 #   run(command="sh benchmarks/gpu_acceptance.sh PART", carry=[".gpu"], timeout_s=...)
 # with PART one of (times: estimates for an H100 machine, not yet measured):
 #   tests     the CUDA tests (tests/test_device.py), ~2 min
-#   suite     the whole test suite, 8 processes (its two Ray tests skip: no Ray there), ~5 min
+#   suite     the whole test suite, 8 processes of 2 threads (its two Ray tests skip: no Ray there)
 #   steps     step times CPU vs GPU, fp32 vs bf16, AutoHAS/standalone, ~3 min
 #   bohb      10-minute BOHB on the CIFAR-10 subset on the GPU, then the retraining: two calls
 #             back to back (the first is killed at 570 s, the second resumes; ~12 min of device time)
@@ -45,7 +45,9 @@ keep() {  # keep NAME CMD...: CMD's output into $OUT/NAME, its last lines here, 
 $PY -c "import torch, hasearch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')"
 case "$1" in
   tests) keep tests.txt $PY -m pytest -q -p no:cacheprovider tests/test_device.py -rs ;;
-  suite) keep suite.txt $PY -m pytest -q -p no:cacheprovider -n "${WORKERS:-8}" ;;
+  suite)
+    export OMP_NUM_THREADS=2  # 2 threads per test process, as on CI
+    keep suite.txt $PY -m pytest -q -p no:cacheprovider -n "${WORKERS:-8}" ;;
   steps)
     keep steps.md $PY benchmarks/device_step_time.py --rounds 5 --steps 20 --threads 16
     cp benchmarks/results/device_step_time.json "$OUT/" ;;
