@@ -32,7 +32,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 VARIANTS = ("standalone", "autohas", "autohas-baseline", "autohas-unfolded", "autohas-float32-256", "differentiable", "autohas-search")
 
@@ -89,6 +91,29 @@ def measure_search(seconds: float, dataset: str, threads: int, warm_up: int) -> 
     return {"seconds": timed[-1] - timed[0], "steps": len(timed) - 1, "peak_mib": (_rss_kib("VmHWM") - base_rss) / 1024}
 
 
+def standalone_step(definition: Any, data: Any) -> Callable[[int], None]:
+    """One training step of the space's baseline network as the trainer takes it
+    (``TrainingRun.step``: augmentation, forward, backward, optimizer step) on a random batch."""
+    import torch
+
+    from hasearch.data.augment import BatchAugmenter
+    from hasearch.train.hparams import AugmentationSettings, TrainingHyperparameters
+    from hasearch.train.trainer import Budget, TrainingRun
+
+    baseline = definition.baseline
+    model = definition.build(baseline, data.input_shape, data.num_classes).to(memory_format=torch.channels_last)
+    hp = TrainingHyperparameters.from_config(baseline)
+    run = TrainingRun(model.train(), hp.make_optimizer(model), BatchAugmenter.for_data(AugmentationSettings(), data),
+                      hp, torch.channels_last, 1, Budget(1), 0)
+    gen = torch.Generator().manual_seed(0)
+
+    def step(i: int) -> None:
+        idx = torch.randint(0, len(data.train), (hp.batch_size,), generator=gen)
+        run.step(data.train.x[idx], data.train.y[idx], gen, i)
+
+    return step
+
+
 def measure(variant: str, steps: int, dataset: str, threads: int, warm_up: int) -> dict[str, float]:
     import torch
 
@@ -99,12 +124,9 @@ def measure(variant: str, steps: int, dataset: str, threads: int, warm_up: int) 
     from hasearch.autohas.temporary import temporary_weights
     from hasearch.catalog import resolve_space
     from hasearch.data import make_splits, resolve_dataset
-    from hasearch.data.augment import BatchAugmenter
     from hasearch.models.mbconv import MBCONV
     from hasearch.space import BasisSet
     from hasearch.supernet import MBConvSupernet
-    from hasearch.train.hparams import AugmentationSettings, TrainingHyperparameters
-    from hasearch.train.trainer import Budget, TrainingRun
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -119,15 +141,7 @@ def measure(variant: str, steps: int, dataset: str, threads: int, warm_up: int) 
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak RSS: data loaded, nothing built yet
     base_rss = _rss_kib("VmRSS")
     if variant == "standalone":
-        model = definition.build(baseline, data.input_shape, data.num_classes).to(memory_format=torch.channels_last)
-        hp = TrainingHyperparameters.from_config(baseline)
-        run = TrainingRun(model.train(), hp.make_optimizer(model), BatchAugmenter.for_data(AugmentationSettings(), data),
-                          hp, torch.channels_last, 1, Budget(1), 0)
-        gen = torch.Generator().manual_seed(0)
-
-        def step(i: int) -> None:
-            idx = torch.randint(0, len(data.train), (hp.batch_size,), generator=gen)
-            run.step(data.train.x[idx], data.train.y[idx], gen, i)
+        step = standalone_step(definition, data)
     else:
         net_class = MixtureSupernet if variant == "differentiable" else MBConvSupernet
         net = net_class(MBCONV, space, data.input_shape, data.num_classes)

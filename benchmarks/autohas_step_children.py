@@ -4,7 +4,7 @@
 those have 14% fewer MACs than the baseline network the standalone steps train, and a
 converging controller moves to heavier ones (larger kernels, expansion 6). This script
 times, interleaved round by round in one process (so machine noise hits all alike), the
-median step of: the standalone baseline (``TrainingRun.step``), and AutoHAS steps
+median step of: the standalone baseline (``autohas_cost.standalone_step``), and AutoHAS steps
 (``SharedWeightsTrainer.step`` with the paired reward, as AutoHAS runs) on uniformly
 sampled children, on the baseline's child (the same network as standalone) and on the
 child a 90 s demo search converged to (kernel 5 in blocks 1-4, expansion 6).
@@ -20,18 +20,16 @@ import time
 from collections.abc import Callable
 
 import torch
+from autohas_cost import standalone_step  # the standalone step autohas_cost.py times
 
 from hasearch.autohas.controller import Controller
 from hasearch.autohas.engine import SharedWeightsTrainer
 from hasearch.autohas.strategy import AutoHASOptions
 from hasearch.catalog import resolve_space
 from hasearch.data import make_splits, resolve_dataset
-from hasearch.data.augment import BatchAugmenter
 from hasearch.models.mbconv import MBCONV
 from hasearch.space import BasisSet
 from hasearch.supernet import MBConvSupernet, resource_model
-from hasearch.train.hparams import AugmentationSettings, TrainingHyperparameters
-from hasearch.train.trainer import Budget, TrainingRun
 
 
 def median_ms(step: Callable[[int], None], steps: int) -> float:
@@ -67,18 +65,8 @@ def main() -> None:
 
         return step
 
-    model = definition.build(baseline, data.input_shape, data.num_classes).to(memory_format=torch.channels_last)
-    hp = TrainingHyperparameters.from_config(baseline)
-    run = TrainingRun(model.train(), hp.make_optimizer(model), BatchAugmenter.for_data(AugmentationSettings(), data),
-                      hp, torch.channels_last, 1, Budget(1), 0)
-    gen = torch.Generator().manual_seed(0)
-
-    def standalone(i: int) -> None:
-        idx = torch.randint(0, len(data.train), (hp.batch_size,), generator=gen)
-        run.step(data.train.x[idx], data.train.y[idx], gen, i)
-
     rows = {
-        "standalone (baseline network)": standalone,
+        "standalone (baseline network)": standalone_step(definition, data),
         "AutoHAS, uniformly sampled children": autohas(lambda: bases.from_indices(controller.sample().indices)),
         "AutoHAS, the baseline's child": autohas(lambda: baseline),
         "AutoHAS, a converged child (kernel 5 in blocks 1-4)": autohas(lambda: converged),
