@@ -128,16 +128,16 @@ def predict_files(run_dir: str | Path, images: Sequence[str | Path], *, top: int
     """The ``top`` classes and probabilities of the run's model for each image file (read
     and resized to the run's input shape, scaled to [0, 1]), with each file's stored shape."""
     net, spec = deployable(run_dir)
-    input_shape = tuple(int(v) for v in spec["input_shape"])
+    channels, height, width = (int(v) for v in spec["input_shape"])
     paths = [Path(p) for p in images]
     stored = stored_shapes(paths)
-    x = read_images(paths, size=(input_shape[1], input_shape[2]), channels=input_shape[0])
+    x = read_images(paths, size=(height, width), channels=channels)
     with torch.no_grad():
         probabilities = net(x)
     values, indices = probabilities.topk(min(top, probabilities.shape[1]), dim=1)
     classes = spec["classes"]
     return [
-        Prediction(str(path), [(str(classes[i]), float(v)) for v, i in zip(row_v, row_i, strict=True)], shape, input_shape)  # type: ignore[arg-type]
+        Prediction(str(path), [(str(classes[i]), float(v)) for v, i in zip(row_v, row_i, strict=True)], shape, (channels, height, width))
         for path, shape, row_v, row_i in zip(paths, stored, values.tolist(), indices.tolist(), strict=True)
     ]
 
