@@ -8,8 +8,9 @@ and ``npz:PATH``.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,25 +139,19 @@ def _read_images(
     files: list[tuple[Path, int]], classes: tuple[str, ...], *, size: tuple[int, ...] | None = None, channels: int | None = None
 ) -> ImageSet:
     if channels is None:
-        try:
-            with Image.open(files[0][0]) as first:
-                channels = _channels(first.mode)
-                size = size or (first.height, first.width)
-        except (OSError, Image.DecompressionBombError) as exc:
-            raise DataError(f"cannot read image {str(files[0][0])!r}: {exc}") from None
+        with _image(files[0][0]) as first:
+            channels = _channels(first.mode)
+            size = size or (first.height, first.width)
     mode = "L" if channels == 1 else "RGB"
     assert size is not None
     height, width = int(size[0]), int(size[1])
 
     def read(path: Path) -> np.ndarray:
-        try:
-            with Image.open(path) as img:
-                img = img.convert(mode)
-                if img.size != (width, height):
-                    img = img.resize((width, height), Image.Resampling.BILINEAR)
-                return np.asarray(img, dtype=np.uint8)
-        except (OSError, Image.DecompressionBombError) as exc:
-            raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
+        with _image(path) as img:
+            img = img.convert(mode)
+            if img.size != (width, height):
+                img = img.resize((width, height), Image.Resampling.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         arrays = list(pool.map(read, [f for f, _ in files]))
@@ -177,12 +172,20 @@ def stored_shapes(paths: Sequence[Path]) -> list[tuple[int, int, int]]:
     DataError naming an unreadable file."""
     shapes = []
     for path in paths:
-        try:
-            with Image.open(path) as img:
-                shapes.append((_channels(img.mode), img.height, img.width))
-        except (OSError, Image.DecompressionBombError) as exc:
-            raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
+        with _image(path) as img:
+            shapes.append((_channels(img.mode), img.height, img.width))
     return shapes
+
+
+@contextmanager
+def _image(path: Path) -> Iterator[Image.Image]:
+    """Pillow's lazily read image of ``path``; DataError naming the file when it (or what the
+    caller does with it) cannot be read."""
+    try:
+        with Image.open(path) as img:
+            yield img
+    except (OSError, Image.DecompressionBombError) as exc:
+        raise DataError(f"cannot read image {str(path)!r}: {exc}") from None
 
 
 def read_images(paths: list[Path], *, size: tuple[int, int], channels: int) -> Tensor:
