@@ -125,7 +125,7 @@ SPACE_CASES: dict[str, tuple[bytes, str]] = {
     "space with cyclic conditions": (_CYCLIC.encode(), "conditions must not form a cycle"),
     "space with an infinite range": (
         b"model: mbconv\nparameters:\n  - {name: lr, role: hyperparameter, type: float, range: [0.01, .inf], default: 0.05}\n",
-        "value inf cannot be used"),
+        "must be finite"),
     "space with a NaN bound": (
         b"model: mbconv\nparameters:\n  - {name: lr, role: hyperparameter, type: float, range: [.nan, 1], default: 0.05}\n",
         "needs two numbers"),

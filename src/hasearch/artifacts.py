@@ -51,12 +51,29 @@ def load_final_model(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     run = RunDir.open(run_dir, read_only=True)
     spec = run.read_json(SPEC)
     try:
+        _check_spec(spec)
         definition = definition_for(load_space(run.file(spec["space_file"])))
         model = definition.build(spec["config"], tuple(spec["input_shape"]), int(spec["num_classes"]))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise damaged_file(run.file(SPEC), exc) from None
-    model.load_state_dict(load_weights(run.file(WEIGHTS)))
+    try:
+        model.load_state_dict(load_weights(run.file(WEIGHTS)))
+    except RuntimeError as exc:  # missing, unexpected or differently shaped tensors
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise RunDirError(f"{str(run.file(WEIGHTS))!r} does not fit the model {SPEC} describes ({first[:160]})") from None
     return model.eval(), spec
+
+
+def _check_spec(spec: Any) -> None:
+    """ValueError unless the spec's shapes agree: a (channels, height, width) input, one class
+    name per output and one mean and standard deviation per channel."""
+    channels, height, width = (int(v) for v in spec["input_shape"])
+    if min(channels, height, width) < 1 or int(spec["num_classes"]) < 2:
+        raise ValueError(f"input shape {spec['input_shape']} or {spec['num_classes']} classes")
+    if len(spec["classes"]) != int(spec["num_classes"]):
+        raise ValueError(f"{len(spec['classes'])} class names for {spec['num_classes']} classes")
+    if len(spec["mean"]) != channels or len(spec["std"]) != channels or min(map(float, spec["std"])) <= 0:
+        raise ValueError(f"mean {spec['mean']} and std {spec['std']} for {channels} channels")
 
 
 def load_weights(path: Path, *, map_location: str | torch.device = "cpu") -> Any:

@@ -8,6 +8,7 @@ and onnxruntime to check the file).
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from torch import Tensor, nn
 from hasearch.artifacts import load_final_model
 from hasearch.data.sources import read_images, stored_shapes
 from hasearch.errors import UserError
+from hasearch.store.outputs import output_file, writing_output
 
 CHECK_IMAGES = 8  # random inputs the exported file is checked on
 TOLERANCE = 1e-4
@@ -50,12 +52,13 @@ def export_model(run_dir: str | Path, fmt: str, out: str | Path | None = None) -
     difference between its outputs and the PyTorch model's on random images.
 
     Raises:
-        UserError: unknown format, a missing extra, or outputs that differ by more than 1e-4.
+        UserError: unknown format, a missing extra, an ``out`` that may not be written
+            (:func:`hasearch.store.outputs.output_file`), or outputs that differ by more than 1e-4.
     """
     if fmt not in EXPORTERS:
         raise UserError(f"unknown export format {fmt!r} (known: {', '.join(EXPORTERS)})")
+    path = output_file(Path(run_dir) / "final" / f"model.{SUFFIXES[fmt]}" if out is None else out)
     net, spec = deployable(run_dir)
-    path = Path(out) if out else Path(run_dir) / "final" / f"model.{SUFFIXES[fmt]}"
     example = torch.rand(CHECK_IMAGES, *spec["input_shape"], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = net(example)
@@ -74,8 +77,10 @@ def _torchscript(net: Deployable, example: Tensor, path: Path) -> Callable[[Tens
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the resize's shape test: constant for a fixed input size
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(net, example)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    traced.save(str(path))
+        buffer = io.BytesIO()  # torch's own file writer aborts the process when a write fails
+        torch.jit.save(traced, buffer)
+    with writing_output(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         loaded = torch.jit.load(str(path))
@@ -87,16 +92,15 @@ def _onnx(net: Deployable, example: Tensor, path: Path) -> Callable[[Tensor], Te
         import onnxruntime
     except ImportError:
         raise UserError("ONNX export needs the onnx extra: pip install 'hasearch[onnx]'") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1)
     logger = logging.getLogger("torch.onnx")  # it logs every torchvision operator it skips
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), writing_output(path) as tmp:
             warnings.simplefilter("ignore", FutureWarning)
             # the dynamo exporter: the TorchScript-based one cannot export antialiased resizing (input_scale)
-            torch.onnx.export(net, (example,), str(path), input_names=["images"], output_names=["probabilities"],
+            torch.onnx.export(net, (example,), str(tmp), input_names=["images"], output_names=["probabilities"],
                               dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)  # fmt: skip
     finally:
         logger.setLevel(level)

@@ -73,6 +73,7 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
             an ``out`` directory that is not empty.
     """
     RunDir.check_new(out)
+    settings.check_for_this_machine()
     if settings.executor == "ray" and settings.address:
         from hasearch.execution.ray_executor import check_ray_address
 

@@ -14,6 +14,7 @@ PRECISIONS = ("fp32", "bf16")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 EXECUTORS = ("local", "ray")
 MIN_SECONDS = 1.0
+MAX_THREADS_PER_CORE = 4  # beyond it torch's thread pools only wait on each other (256 threads on 2 cores: 50x slower)
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*$")
 
 
@@ -30,6 +31,8 @@ def parse_duration(text: str) -> float:
     total = hours * 3600 + minutes * 60 + seconds
     if total <= 0:
         raise UserError(f"--budget {text!r} must be positive")
+    if total < MIN_SECONDS:
+        raise UserError(f"--budget {text!r} is shorter than {MIN_SECONDS:g} second")
     return total
 
 
@@ -180,6 +183,19 @@ class SearchSettings:
                     f"({steps_per_epoch} steps per epoch at batch size {batch_size})"
                 )
 
+    def check_for_this_machine(self) -> None:
+        """What a new search asks of this machine (a run resumed elsewhere keeps its settings).
+
+        Raises:
+            UserError: more than :data:`MAX_THREADS_PER_CORE` threads per core, or a Ray
+                address without the Ray executor.
+        """
+        cores = os.cpu_count() or 1
+        if self.threads is not None and self.threads > MAX_THREADS_PER_CORE * cores:
+            raise UserError(f"--threads {self.threads} is more than {MAX_THREADS_PER_CORE}x this machine's {cores} cores")
+        if self.address and self.executor != "ray":
+            raise UserError("--address names a Ray cluster: give it with --executor ray")
+
     @property
     def retrain_budget(self) -> float:
         return self.final_budget if self.final_budget is not None else self.max_budget
@@ -202,5 +218,5 @@ class SearchSettings:
                 if not isinstance(getattr(settings, name), str):
                     raise TypeError(f"{name} must be a string")
             return settings
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, UserError) as exc:  # UserError: a value out of range
             raise damaged_file(source, exc) from None

@@ -22,7 +22,7 @@ def add_latency_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore
     latency.add_argument("--batch-size", type=int, default=1, help="images per forward pass (default 1)")
     latency.add_argument("--rebuild", action="store_true", help="measure every entry again")
     latency.add_argument(
-        "--validate", type=int, default=0, metavar="N",
+        "--validate", type=int, default=None, metavar="N",
         help="also time N random children whole and compare them with the table (Spearman, median relative error)",
     )
     latency.set_defaults(handler=cmd_latency)
@@ -46,7 +46,7 @@ def cmd_latency(args: argparse.Namespace, console: Console) -> int:
     shape = _shape(args.input)
     if not 1 <= args.classes <= 100_000 or not 1 <= args.batch_size <= 4096:
         raise UserError("--classes must be in [1, 100000] and --batch-size in [1, 4096]")
-    if args.validate and not 2 <= args.validate <= 1000:
+    if args.validate is not None and not 2 <= args.validate <= 1000:
         raise UserError(f"--validate {args.validate}: give 2 to 1000 children (or leave it out)")
     definition = resolve_space(args.space)
     table = latency_model(definition.family, shape, args.classes, batch_size=args.batch_size)
@@ -64,7 +64,7 @@ def cmd_latency(args: argparse.Namespace, console: Console) -> int:
     out.add_row("whole network / sum of layers (fitted)", f"{table.scale:.3f}")
     out.add_row("baseline: predicted (scale x sum of layers)", f"{table.cost(definition.baseline):.3f} ms")
     out.add_row("baseline: measured (whole network)", f"{measured:.3f} ms")
-    if args.validate:
+    if args.validate is not None:
         check = validate_table(table, definition.space, children=args.validate)
         out.add_row(f"validation ({check.children} children): Spearman", f"{check.spearman:.3f}")
         out.add_row(f"validation ({check.children} children): median error", f"{100 * check.median_relative_error:.1f}%")

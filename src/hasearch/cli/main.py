@@ -258,6 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hasearch: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as RuntimeError
+        if not isinstance(exc, MemoryError) and "can't allocate memory" not in str(exc):
+            raise
+        print("hasearch: error: out of memory: choose a smaller input, batch size or data set", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ heartbeat writes one line per running task every ``HASEARCH_PROGRESS_SECONDS`` s
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from types import TracebackType
@@ -24,13 +25,31 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from hasearch.errors import UserError
+
+
+def heartbeat_from_environment() -> float:
+    """Seconds between heartbeat lines: ``HASEARCH_PROGRESS_SECONDS`` (default 30).
+
+    Raises:
+        UserError: unless it is a finite number >= 0.1 (0 or less would write lines without pause).
+    """
+    text = os.environ.get("HASEARCH_PROGRESS_SECONDS", "30")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0.1 <= seconds < math.inf:
+        raise UserError(f"HASEARCH_PROGRESS_SECONDS={text!r} must be a number of seconds >= 0.1")
+    return seconds
+
 
 class RichReporter:
     """A :class:`hasearch.reporting.Reporter` that draws one bar per running task."""
 
     def __init__(self, console: Console | None = None, *, heartbeat_seconds: float | None = None) -> None:
         self.console = console or Console(stderr=True)
-        interval = heartbeat_seconds or float(os.environ.get("HASEARCH_PROGRESS_SECONDS", "30"))
+        interval = heartbeat_seconds or heartbeat_from_environment()
         self._stopped = threading.Event()
         self._started = False
         self._heartbeat = None

@@ -181,6 +181,8 @@ def stored_shapes(paths: Sequence[Path]) -> list[tuple[int, int, int]]:
 def _image(path: Path) -> Iterator[Image.Image]:
     """Pillow's lazily read image of ``path``; DataError naming the file when it (or what the
     caller does with it) cannot be read."""
+    if path.exists() and not path.is_file():  # a FIFO would block the read, a folder fails obscurely
+        raise DataError(f"cannot read image {str(path)!r}: not a regular file")
     try:
         with Image.open(path) as img:
             yield img
@@ -197,7 +199,10 @@ def read_images(paths: list[Path], *, size: tuple[int, int], channels: int) -> T
 # ------------------------------------------------------------------------ npz
 def _npz(file: Path) -> LoadedData:
     try:
-        with np.load(file, allow_pickle=False) as archive:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a .npy file holds one array
+            raise DataError(f"npz file {str(file)!r} holds one array, not an archive of x_train, y_train[, x_test, y_test] (numpy.savez)")
+        with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"cannot read npz file {str(file)!r}: {exc}") from None
@@ -248,7 +253,10 @@ def _class_names(labels: Tensor, where: str) -> tuple[str, ...]:
     if int(labels.min()) < 0:
         raise DataError(f"{where}: labels must be >= 0")
     top = int(labels.max())
-    missing = sorted(set(range(top + 1)) - set(labels.unique().tolist()))
-    if missing:
-        raise DataError(f"{where}: labels must be 0..K-1 with an image for each class; no image has label {missing[0]} (max {top})")
+    present = labels.unique()  # sorted; a gap is the first place where it differs from 0, 1, 2, ...
+    gaps = (present != torch.arange(len(present))).nonzero()
+    if len(gaps):
+        raise DataError(f"{where}: labels must be 0..K-1 with an image for each class; no image has label {int(gaps[0])} (max {top})")
+    if top < 1:
+        raise DataError(f"{where}: every image has label {top}; a classifier needs at least two classes")
     return tuple(map(str, range(top + 1)))

@@ -20,6 +20,7 @@ from hasearch.report.figures import incumbent_curve
 from hasearch.report.html import STYLE, embedded_png, png_bytes
 from hasearch.settings import SearchSettings
 from hasearch.store import RunDir
+from hasearch.store.outputs import output_file, writing_output
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ def summarise(path: str) -> RunSummary:
 
 
 def write_comparison(paths: Sequence[str], out: str | Path, *, force: bool = False) -> Path:
-    """Compare runs (UserError when they differ in space or data set, unless ``force``)."""
+    """Compare runs (UserError when they differ in space or data set, unless ``force``, or
+    when ``out`` may not be written: :func:`hasearch.store.outputs.output_file`)."""
+    path = output_file(out)
     runs = [summarise(p) for p in paths]
     problems = {(r.settings.space, r.settings.dataset) for r in runs}
     if len(problems) > 1 and not force:
@@ -58,8 +61,8 @@ def write_comparison(paths: Sequence[str], out: str | Path, *, force: bool = Fal
         f"<h1>hasearch compare</h1><h2>by strategy</h2>{_strategy_table(runs)}<h2>runs</h2>{_run_table(runs)}"
         f"<h2>incumbents over wall time and compute</h2>{_curves(runs)}</body></html>"
     )
-    path = Path(out)
-    path.write_text(page, encoding="utf-8")
+    with writing_output(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path
 
 

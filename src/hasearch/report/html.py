@@ -33,6 +33,7 @@ from hasearch.report.figures import (
 from hasearch.settings import SearchSettings
 from hasearch.space import load_space
 from hasearch.store import RunDir
+from hasearch.store.outputs import output_file, writing_output
 from hasearch.store.records import TrialRecord
 
 FIGURES = "report"  # folder of the PNG copies in the run directory
@@ -41,19 +42,22 @@ STYLE = "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report of a run (default ``DIR/report.html``); returns its path."""
+    """Write the report of a run (default ``DIR/report.html``); returns its path.
+
+    Raises:
+        UserError: a damaged run, or an ``out`` that may not be written
+            (:func:`hasearch.store.outputs.output_file`).
+    """
+    path = output_file(Path(run_dir) / "report.html" if out is None else out)
     run = RunDir.open(run_dir, read_only=True)
     try:
         sections = _sections(run, str(run_dir))
     finally:
         run.close()
-    path = Path(out) if out else Path(run_dir) / "report.html"
     body = "\n".join(f"<section><h2>{html.escape(title)}</h2>\n{content}</section>" for title, content in sections)
     page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hasearch report: {html.escape(str(run_dir))}</title><style>{STYLE}</style></head><body><h1>hasearch report</h1>\n{body}</body></html>"
-    try:
-        path.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise RunNotWritable(f"cannot write {str(path)!r} ({exc.strerror or exc})") from None
+    with writing_output(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return path
 
 
@@ -117,7 +121,7 @@ class _Figures:
             self.folder.mkdir(exist_ok=True)
             (self.folder / f"{name}.png").write_bytes(png)
         except OSError as exc:
-            raise RunNotWritable(f"cannot write {str(self.folder / name)!r}.png ({exc.strerror or exc})") from None
+            raise RunNotWritable(f"cannot write {str(self.folder / f'{name}.png')!r} ({exc.strerror or exc})") from None
         return embedded_png(png, name)
 
 

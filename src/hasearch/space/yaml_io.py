@@ -33,6 +33,8 @@ def load_space(path: str | Path, *, seed: int | None = None) -> SearchSpace:
         SpaceError: if the file is missing, is not valid YAML, or breaks the schema.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise SpaceError(f"space file {str(path)!r} is not a file")
     if not path.is_file():
         raise SpaceError(f"space file {str(path)!r} does not exist")
     size = path.stat().st_size
@@ -209,6 +211,8 @@ def _parse_range(raw: Any, kind: Kind, where: str) -> tuple[float, float]:
     )
     if not ok or not raw[0] < raw[1]:
         raise SpaceError(f"{where}: 'range' needs two numbers [low, high] with low < high")
+    if not all(math.isfinite(v) for v in raw):
+        raise SpaceError(f"{where}: 'range' [{raw[0]}, {raw[1]}] must be finite")
     if kind is Kind.INT and not all(float(v).is_integer() for v in raw):
         raise SpaceError(f"{where}: an int parameter's range must be integers")
     cast = int if kind is Kind.INT else float

@@ -27,6 +27,15 @@ SETTINGS = "settings.json"
 DATABASE = "trials.sqlite"
 
 
+def enclosing_run(path: Path) -> Path | None:
+    """The run directory that ``path`` lies in (a folder above it with a settings file and a
+    trial database), or None."""
+    for folder in path.absolute().parents:
+        if (folder / SETTINGS).is_file() and (folder / DATABASE).exists():
+            return folder
+    return None
+
+
 class RunDir:
     """A run directory; create a new one with :meth:`create`, reopen with :meth:`open`."""
 
@@ -60,6 +69,9 @@ class RunDir:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             what = "holds another run" if (path / SETTINGS).exists() else "is not empty"
             raise RunDirError(f"--out {str(path)!r} {what}; choose a new directory (or `hasearch resume` it)")
+        run = enclosing_run(path)
+        if run is not None:
+            raise RunDirError(f"--out {str(path)!r} is inside the run {str(run)!r}; choose a directory outside it")
         ancestor = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
         if not ancestor.is_dir():
             raise RunDirError(f"--out {str(path)!r} cannot be created: {str(ancestor)!r} is a file, not a directory")
@@ -80,6 +92,8 @@ class RunDir:
     def open(cls, path: str | Path, *, read_only: bool = False) -> RunDir:
         """An existing run; ``read_only`` for commands that only read it (nothing is written)."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"{str(path)!r} is a file, not a run directory")
         if not path.is_dir():
             raise RunDirError(f"run directory {str(path)!r} does not exist")
         if not (path / SETTINGS).is_file():

@@ -31,6 +31,7 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
+from hasearch.errors import UserError
 from hasearch.models.family import InputShape
 from hasearch.space import SearchSpace
 from hasearch.supernet.resources import Signature
@@ -52,8 +53,14 @@ def device_name() -> str:
 
 
 def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/hasearch/latency`` (default ``~/.cache/...``); UserError at once, before
+    anything is measured, when a file stands where a folder of it must be."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "hasearch" / "latency"
+    path = Path(root) / "hasearch" / "latency"
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"the latency table's cache folder {str(path)!r} cannot be made: {str(existing)!r} is not a folder; set XDG_CACHE_HOME")
+    return path
 
 
 @torch.inference_mode()
@@ -206,11 +213,17 @@ class LatencyTable:
 
     def save(self) -> None:
         """Write the table to the cache (atomically)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         entries = [{"layer": list(k), "ms": v} for k, v in sorted(self.entries.items(), key=repr)]
-        tmp.write_text(json.dumps({"key": self.key, "built": self.built, "scale": self.scale, "entries": entries}))
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"key": self.key, "built": self.built, "scale": self.scale, "entries": entries}))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise UserError(
+                f"cannot write the latency table {str(self.path)!r} ({exc.strerror or exc}); "
+                "set XDG_CACHE_HOME to a writable folder"
+            ) from None
 
 
 def build_table(

@@ -1,0 +1,67 @@
+"""Files the reading commands write (``export``, ``report``, ``compare``): checked before any
+work, written whole or not at all, and never over a run's own files.
+
+A reading command must not change a run's results. Its ``--out`` may name any new file, or
+an existing regular file outside every run, or one of the files these commands write into
+a run by default (:data:`READER_OUTPUTS`); an existing file of a run (its settings, trial
+database, model weights, ...) is refused, as are directories and special files (a device,
+a FIFO), which a write would hang on, abort on or replace.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from hasearch.errors import RunNotWritable, UserError
+from hasearch.store.run_dir import DATABASE, enclosing_run
+
+#: What the reading commands write into a run directory by default (relative to it), and
+#: the folder of the report's PNG copies.
+READER_OUTPUTS = frozenset({"report.html", "final/model.ts", "final/model.onnx"})
+REPORT_FIGURES = "report/"
+
+
+def output_file(out: str | Path) -> Path:
+    """``out`` as a file a reading command may write (see the module docstring).
+
+    Raises:
+        UserError: naming ``out`` and why it may not be written.
+    """
+    text = str(out)
+    if not text.strip():
+        raise UserError("--out is empty; give a file name")
+    path = Path(text)
+    if path.is_dir():
+        raise UserError(f"--out {text!r} is a directory; give a file name")
+    if path.exists() and not path.is_file():
+        raise UserError(f"--out {text!r} is not a regular file (a device, FIFO or socket)")
+    run = enclosing_run(path)
+    if run is not None:
+        inside = path.absolute().relative_to(run).as_posix()
+        ours = inside in READER_OUTPUTS or inside.startswith(REPORT_FIGURES)
+        if not ours and (path.exists() or inside.startswith(DATABASE)):
+            raise UserError(f"--out {text!r} is a file of the run {str(run)!r}; choose another file")
+    return path
+
+
+@contextmanager
+def writing_output(path: Path) -> Iterator[Path]:
+    """Yield a temporary file beside ``path`` that replaces it when the block succeeds
+    (missing parent folders are made); a failed write leaves ``path`` as it was.
+
+    Raises:
+        RunNotWritable: naming ``path`` when it cannot be written (read-only or immutable
+            folder, disk full).
+    """
+    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")  # same suffix: exporters may go by it
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunNotWritable(f"cannot write {str(path)!r} ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,191 @@
+"""Hostile inputs found by a sweep of every command (457 cases): each gets one line and exit 2,
+never a traceback, a hang or a crash, and never changes a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hasearch.cli.main import main
+from tests.conftest import one_line_error, snapshot
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    argv = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--no-baseline", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture()
+def run(finished: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(finished, copy)
+    return copy
+
+
+READERS = {
+    "export": lambda run, out: ["export", str(run), "--out", out],
+    "report": lambda run, out: ["report", str(run), "--out", out],
+    "compare": lambda run, out: ["compare", str(run), "--out", out],
+}
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize("target", ["settings.json", "trials.sqlite", "final/model.pt"])
+def test_reading_commands_refuse_an_out_over_a_file_of_a_run(
+    reader: str, target: str, run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(run)
+    assert "is a file of the run" in one_line_error(READERS[reader](run, str(run / target)), capsys)
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize(("out", "message"), [("", "--out is empty"), ("DIR", "is a directory"), ("/dev/full", "not a regular file")])
+def test_reading_commands_refuse_an_empty_out_a_folder_and_a_device(
+    reader: str, out: str, message: str, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(run)
+    out = str(tmp_path) if out == "DIR" else out
+    assert message in one_line_error(READERS[reader](run, out), capsys)
+    assert snapshot(run) == before  # export --out '' wrote DIR/final/model.ts; report's PNGs came before the check
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_a_failed_write_is_one_line_and_leaves_the_old_file(
+    reader: str, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.file"
+    out.write_text("old")
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("hasearch.store.outputs.os.replace", disk_full)
+    assert "No space left on device" in one_line_error(READERS[reader](run, str(out)), capsys)
+    assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def _spec_edit(run: Path, **changes: object) -> None:
+    spec = run / "final" / "model.json"
+    spec.write_text(json.dumps({**json.loads(spec.read_text()), **changes}))
+
+
+MISFITS = {
+    "weights with another tensor": (lambda run: torch.save({"evil": torch.zeros(1)}, run / "final" / "model.pt"), "does not fit the model"),
+    "spec with another class count": (lambda run: _spec_edit(run, num_classes=3, classes=["a", "b", "c"]), "does not fit the model"),
+    "spec with a class count its names disagree with": (lambda run: _spec_edit(run, num_classes=3), "10 class names for 3 classes"),
+    "spec with too few class names": (lambda run: _spec_edit(run, classes=["a"]), "1 class names for 10 classes"),
+    "spec with a negative input size": (lambda run: _spec_edit(run, input_shape=[1, -1, 0]), "input shape"),
+}
+
+
+@pytest.mark.parametrize("case", list(MISFITS))
+@pytest.mark.parametrize("command", ["predict", "export"])
+def test_a_model_that_does_not_fit_its_spec_is_one_line(
+    case: str, command: str, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    damage, message = MISFITS[case]
+    damage(run)
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("L", (8, 8)).save(image)
+    argv = ["predict", str(run), str(image)] if command == "predict" else ["export", str(run), "--out", str(tmp_path / "m.ts")]
+    assert message in one_line_error(argv, capsys)
+
+
+def test_predict_refuses_a_fifo_instead_of_waiting_on_it(finished: Path, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    exe = str(Path(sys.executable).with_name("hasearch"))
+    result = subprocess.run([exe, "predict", str(finished), str(fifo)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "not a regular file" in result.stderr and result.stderr.count("\n") == 1
+
+
+def _npz(tmp_path: Path, name: str, labels: np.ndarray, *, npy: bool = False) -> str:
+    x = np.random.default_rng(0).random((len(labels), 8, 8)).astype(np.float32)
+    path = tmp_path / name
+    if npy:
+        np.save(path, x)
+    else:
+        np.savez(path, x_train=x, y_train=labels)
+    return f"npz:{path}"
+
+
+def _search(tmp_path: Path, *extra: str) -> list[str]:
+    return ["search", "--space", "mbconv", "--trials", "1", "--epochs", "1", "--out", str(tmp_path / "new"), *extra]
+
+
+def test_bad_npz_data_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    huge = np.arange(200) % 3 * 10**9  # classes 0, 1e9, 2e9: a set of 2e9 names took 24 GB before
+    cases = {
+        "one array (.npy)": (_npz(tmp_path, "one.npy", np.zeros(1), npy=True), "holds one array, not an archive"),
+        "huge labels": (_npz(tmp_path, "huge.npz", huge), "no image has label 1 (max 2000000000)"),
+        "one class": (_npz(tmp_path, "one.npz", np.zeros(50, dtype=np.int64)), "at least two classes"),
+    }
+    for dataset, message in cases.values():
+        assert message in one_line_error(_search(tmp_path, "--dataset", dataset), capsys)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--threads", str(5 * (os.cpu_count() or 1))], "more than 4x this machine's"),
+        (["--address", "127.0.0.1:1"], "give it with --executor ray"),
+        (["--budget", "0.5s"], "shorter than 1 second"),
+    ],
+)
+def test_search_settings_this_machine_cannot_use_are_refused(
+    extra: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert message in one_line_error(_search(tmp_path, "--dataset", "digits", *extra), capsys)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_new_run_inside_a_run_is_refused(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(run)
+    argv = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--out", str(run / "sub")]
+    assert "is inside the run" in one_line_error(argv, capsys)
+    assert snapshot(run) == before and not (run / "sub").exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "", "0", "-1", "nan"])
+def test_a_bad_progress_interval_is_one_line(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HASEARCH_PROGRESS_SECONDS", value)  # 0, -1, nan: a busy loop of 40,000 lines in 10 s before
+    assert "HASEARCH_PROGRESS_SECONDS" in one_line_error(_search(tmp_path, "--dataset", "digits"), capsys)
+
+
+def test_a_cache_home_that_is_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cache").write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert "is not a folder; set XDG_CACHE_HOME" in one_line_error(["latency", "--space", "resnet-joint", "--input", "1x8x8"], capsys)
+
+
+def test_odd_arguments_of_reading_commands_are_one_line(finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    space = tmp_path / "inf.yaml"
+    space.write_text("name: x\nmodel: mbconv\nparameters:\n  - {name: lr, role: hyperparameter, type: float, range: [0.01, .inf]}\n")
+    assert "give 2 to 1000 children" in one_line_error(["latency", "--space", "mbconv", "--validate", "0"], capsys)
+    assert "is a file, not a run directory" in one_line_error(["show", str(finished / "best.json")], capsys)
+    assert "must be finite" in one_line_error(_search(tmp_path, "--dataset", "digits", "--space", str(space)), capsys)
+
+
+def test_running_out_of_memory_is_one_line(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def allocate(*args: object) -> int:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried to allocate 268435456 bytes")
+
+    monkeypatch.setattr("hasearch.cli.main.cmd_spaces", allocate)
+    assert "out of memory" in one_line_error(["spaces"], capsys)
