@@ -52,10 +52,13 @@ def kill_after_checkpoints(argv: list[str], checkpoint: Path, *, saves: int = 3,
     exe = str(Path(sys.executable).with_name("hasearch"))
     proc = subprocess.Popen([exe, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, seen = time.monotonic() + timeout, set()
-    while len(seen) < saves and time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.exists():
-            seen.add(checkpoint.stat().st_mtime)
-        time.sleep(0.1)
-    assert proc.poll() is None and len(seen) >= saves
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        while len(seen) < saves and time.monotonic() < deadline and proc.poll() is None:
+            if checkpoint.exists():
+                seen.add(checkpoint.stat().st_mtime)
+            time.sleep(0.1)
+        assert proc.poll() is None and len(seen) >= saves
+    finally:  # a failed wait must not leave a long search running under the rest of the suite
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
