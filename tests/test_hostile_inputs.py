@@ -145,6 +145,7 @@ def test_bad_npz_data_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
         (["--threads", str(5 * (os.cpu_count() or 1))], "more than 4x this machine's"),
         (["--address", "127.0.0.1:1"], "give it with --executor ray"),
         (["--budget", "0.5s"], "shorter than 1 second"),
+        (["--budget", "9" * 400], "is not a finite duration"),  # before: OverflowError after the run was created
     ],
 )
 def test_search_settings_this_machine_cannot_use_are_refused(
@@ -189,3 +190,53 @@ def test_running_out_of_memory_is_one_line(capsys: pytest.CaptureFixture[str], m
 
     monkeypatch.setattr("hasearch.cli.main.cmd_spaces", allocate)
     assert "out of memory" in one_line_error(["spaces"], capsys)
+
+
+@pytest.fixture(scope="module")
+def autohas_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("autohas") / "run"
+    argv = ["search", "--space", "mbconv", "--strategy", "autohas", "--dataset", "digits", "--budget", "4s",
+            "--epochs", "1", "--no-baseline", "--out", str(out)]
+    assert main(argv) == 0 and (out / "autohas" / "checkpoint.pt").is_file()
+    return out
+
+
+def _checkpoint_of_another_search(checkpoint: Path) -> None:
+    blob = torch.load(checkpoint, weights_only=True)
+    torch.save({**blob, "network": {"stem.0.weight": torch.zeros(3, 3)}}, checkpoint)
+
+
+CHECKPOINT_DAMAGE = {
+    "text": lambda checkpoint: checkpoint.write_text("hello"),  # before: KeyError: 101 from torch.load
+    "a plain dict": lambda checkpoint: torch.save({"network": {}}, checkpoint),  # before: KeyError 'optimizers'
+    "another network": _checkpoint_of_another_search,  # before: RuntimeError, size mismatch
+    "a configuration outside the space": lambda checkpoint: torch.save(
+        {**torch.load(checkpoint, weights_only=True), "base": {"kernel_0": 4}}, checkpoint),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINT_DAMAGE))
+def test_resume_from_a_checkpoint_that_does_not_fit_is_one_line(
+    case: str, autohas_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(autohas_run, run)
+    CHECKPOINT_DAMAGE[case](run / "autohas" / "checkpoint.pt")
+    before = snapshot(run)
+    assert main(["resume", str(run), "--budget", "2s"]) == 2
+    err = capsys.readouterr().err
+    error = err.strip().splitlines()[-1]  # after the lines announcing the search, which come first
+    assert error.startswith("hasearch: error: ") and "Traceback" not in err and err.count("hasearch: error") == 1
+    assert "checkpoint.pt" in error and ("does not fit this run's search" in error or "was refused" in error)
+    assert snapshot(run) == before
+
+
+def test_settings_of_the_wrong_kind_are_named(finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    settings = run / "settings.json"
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "time_budget": "20"}))
+    before = snapshot(run)
+    error = one_line_error(["resume", str(run)], capsys)  # before: ValueError: Unknown format code 'f' for 'str'
+    assert "settings.json" in error and "time_budget must be float or None" in error
+    assert snapshot(run) == before

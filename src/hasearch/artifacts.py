@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from torch import nn
 
 from hasearch.catalog import definition_for
 from hasearch.data import DataSplits
-from hasearch.errors import RunDirError, damaged_file
+from hasearch.errors import RunDirError, SpaceError, damaged_file
 from hasearch.space import load_space
 from hasearch.store.run_dir import RunDir
 
@@ -76,6 +77,21 @@ def _check_spec(spec: Any) -> None:
         raise ValueError(f"mean {spec['mean']} and std {spec['std']} for {channels} channels")
 
 
+@contextmanager
+def restoring(path: Path) -> Iterator[None]:
+    """Around a single-run strategy's restore from its checkpoint at ``path``: a checkpoint
+    of another search, space or version (missing keys, tensors of other shapes, values of the
+    wrong type or outside the space) becomes one RunDirError naming the file."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, SpaceError) as exc:
+        first = (str(exc).strip().splitlines() or [""])[-1].strip()[:160]
+        raise RunDirError(
+            f"{str(path)!r} does not fit this run's search ({type(exc).__name__}: {first}); "
+            "delete it to start the search over"
+        ) from None
+
+
 def load_weights(path: Path, *, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` onto ``map_location`` (default the CPU: a
     model saved on a GPU machine loads on a CPU-only one); RunDirError naming the file if it
@@ -84,6 +100,6 @@ def load_weights(path: Path, *, map_location: str | torch.device = "cpu") -> Any
         return torch.load(path, weights_only=True, map_location=map_location)
     except FileNotFoundError:
         raise RunDirError(f"{str(path)!r} does not exist") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError, TypeError, AttributeError) as exc:  # a text file: KeyError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RunDirError(f"{str(path)!r} was refused: not a plain tensor file ({first[:160]})") from None

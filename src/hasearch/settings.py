@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -29,6 +30,8 @@ def parse_duration(text: str) -> float:
         raise UserError(f"--budget {text!r} is not a duration (e.g. 90s, 5m, 1h30m)")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
     total = hours * 3600 + minutes * 60 + seconds
+    if not math.isfinite(total):
+        raise UserError(f"--budget {text[:40]!r}... is not a finite duration")
     if total <= 0:
         raise UserError(f"--budget {text!r} must be positive")
     if total < MIN_SECONDS:
@@ -122,6 +125,7 @@ class SearchSettings:
     strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_field_types()
         self._check_strategy_options()
         if self.time_budget is None and self.max_trials is None:
             raise UserError("give --budget and/or --trials to bound the search")
@@ -155,6 +159,19 @@ class SearchSettings:
         check_device_words(self.device, self.precision)
         if self.trials_per_gpu < 1:
             raise UserError(f"--trials-per-gpu must be >= 1, got {self.trials_per_gpu}")
+
+    def _check_field_types(self) -> None:
+        """Each field holds its annotated kind (a number as a string, e.g. from an edited
+        settings file, would fail much later with a traceback)."""
+        kinds: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+        for f in fields(self):
+            declared = str(f.type).replace(" ", "").split("|")
+            value = getattr(self, f.name)
+            allowed = tuple(t for name in declared for t in kinds.get(name, ()))
+            if not allowed or (value is None and "None" in declared):
+                continue
+            if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+                raise UserError(f"{f.name} must be {' or '.join(declared)}, got {value!r}")
 
     def _check_strategy_options(self) -> None:
         """Names are identifiers, values scalars; kept as a copy (the caller's dict is never touched)."""

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from hasearch.artifacts import load_weights
+from hasearch.artifacts import load_weights, restoring
 from hasearch.autohas.controller import Controller, uniform_entropy
 from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision
@@ -178,7 +178,9 @@ class AutoHAS(SingleRunStrategy):
         )  # fmt: skip
         state = _RunState(base=dict(problem.space.baseline))
         if context.resume and context.run.has(CHECKPOINT):
-            state = _load(context, trainer)
+            with restoring(context.run.file(CHECKPOINT)):
+                state = _load(context, trainer)
+                problem.space.complete(state.base, field="the checkpoint's configuration")
         history = History(context.run, state.history, state.phase_results)
         macs = None if isinstance(net, FixedNetwork) else resource_model(problem.definition.family, problem.data.input_shape, problem.data.num_classes)
         target = options.flops_target or (macs.cost(problem.space.baseline) if macs else None)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from hasearch.artifacts import load_weights
+from hasearch.artifacts import load_weights, restoring
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.dha.components import Stage, build_engine, check_components, stages_for
 from hasearch.dha.engine import HELD_BATCHES, DHAEngine
@@ -139,11 +139,13 @@ class _Search:
         self.state = _State()
         self.history = DHAHistory(context.run, self.o.method)
         blob = load_weights(context.run.file(CHECKPOINT)) if context.resume and context.run.has(CHECKPOINT) else None
-        if blob is not None:
+        if blob is None:
+            self.engine = self._engine()
+            return
+        with restoring(context.run.file(CHECKPOINT)):
             self.state = _State(**blob["state"])
             self.history = DHAHistory(context.run, self.o.method, blob["history"], blob["phases"])
-        self.engine = self._engine()
-        if blob is not None:
+            self.engine = self._engine()
             self.engine.load_state_dict(blob["engine"])
             restore_global_rng_state(blob)
 

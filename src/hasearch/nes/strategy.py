@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hasearch.artifacts import load_weights
+from hasearch.artifacts import load_weights, restoring
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scored_logits
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
@@ -153,7 +153,8 @@ class NES(SingleRunStrategy):
         torch.manual_seed(self.seed)
         search = _Search(self, context)
         if context.resume and context.run.has(CHECKPOINT):
-            search.load()
+            with restoring(context.run.file(CHECKPOINT)):
+                search.load()
         return search.run()
 
 
