@@ -279,7 +279,11 @@ class _Search:
         self.trainer.generator.set_state(blob["generator"])
         restore_global_rng_state(blob)
         self.rng.bit_generator.state = blob["numpy_rng"]
-        self.state = _State(np.array(blob["h"], dtype=float), blob["step"], blob["update"], blob["elapsed"])
+        h = np.array(blob["h"], dtype=float)
+        if h.shape != (len(self.coords.names),) or not np.isfinite(h).all():
+            bad = int((~np.isfinite(h)).sum())
+            raise ValueError(f"H must hold {len(self.coords.names)} finite coordinates, got {h.size} values ({bad} not finite)")
+        self.state = _State(h, blob["step"], blob["update"], blob["elapsed"])
         self.history = NESHistory(self.ctx.run, self.coords.names, blob["history"])
 
 
