@@ -240,3 +240,13 @@ def test_settings_of_the_wrong_kind_are_named(finished: Path, tmp_path: Path, ca
     error = one_line_error(["resume", str(run)], capsys)  # before: ValueError: Unknown format code 'f' for 'str'
     assert "settings.json" in error and "time_budget must be float or None" in error
     assert snapshot(run) == before
+
+
+def test_an_error_quoting_a_huge_value_stays_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    anchors = ["  - &a [x, x, x, x, x, x, x, x, x, x]"]
+    anchors += [f"  - &{n} [{', '.join(['*' + p] * 10)}]" for p, n in zip("abcde", "bcdef", strict=True)]
+    space = tmp_path / "bomb.yaml"
+    space.write_text("name: t\nmodel: mbconv\ndescription:\n" + "\n".join(anchors) + "\nparameters:\n"
+                     "  - {name: lr, role: hyperparameter, type: float, range: [0.01, 0.1]}\nbaseline: {lr: *f}\n")
+    error = one_line_error(_search(tmp_path, "--dataset", "digits", "--space", str(space)), capsys)
+    assert "baseline" in error and len(error) < 700  # before: 5.2 MB, the expanded aliases

@@ -29,6 +29,7 @@ from hasearch.space import Role
 from hasearch.strategies.registry import STRATEGIES
 
 EXIT_USAGE = 2
+MAX_MESSAGE = 500  # characters of an error message shown
 DEMO_STRATEGY = "autohas"
 DEMO_BUDGET = "90s"  # + data and retraining: under 5 minutes with the install of a fresh clone (measured)
 DEMO_EPOCHS = 5.0
@@ -253,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, console))
     except UserError as exc:
         message = " ".join(str(exc).split())
+        if len(message) > MAX_MESSAGE:  # a value quoted from a YAML alias bomb was 5.2 MB
+            message = f"{message[:MAX_MESSAGE]}... ({len(message):,} characters)"
         print(f"hasearch: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
