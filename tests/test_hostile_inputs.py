@@ -4,6 +4,7 @@ never a traceback, a hang or a crash, and never changes a run."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -250,3 +251,12 @@ def test_an_error_quoting_a_huge_value_stays_short(tmp_path: Path, capsys: pytes
                      "  - {name: lr, role: hyperparameter, type: float, range: [0.01, 0.1]}\nbaseline: {lr: *f}\n")
     error = one_line_error(_search(tmp_path, "--dataset", "digits", "--space", str(space)), capsys)
     assert "baseline" in error and len(error) < 700  # before: 5.2 MB, the expanded aliases
+
+
+@pytest.mark.parametrize("values", [{"time_budget": -5.0}, {"time_budget": math.nan}, {"max_budget": math.inf}, {"checkpoint_seconds": -1.0}])
+def test_settings_in_python_refuse_budgets_that_are_not_positive_and_finite(values: dict[str, float]) -> None:
+    from hasearch.errors import UserError
+    from hasearch.settings import SearchSettings
+
+    with pytest.raises(UserError, match="must be a positive finite number"):  # before: -5 and nan ran a search of 0 trials
+        SearchSettings(space="mbconv", dataset="digits", **{"time_budget": 60.0, **values})

@@ -129,6 +129,10 @@ class SearchSettings:
         self._check_strategy_options()
         if self.time_budget is None and self.max_trials is None:
             raise UserError("give --budget and/or --trials to bound the search")
+        named = (("--budget", self.time_budget), ("--max-budget", self.max_budget), ("--checkpoint-every", self.checkpoint_seconds))
+        for name, value in named:
+            if value is not None and not 0 < value < math.inf:
+                raise UserError(f"{name} must be a positive finite number, got {value}")
         for name, value in (("--seed", self.seed), ("--split-seed", self.split_seed)):
             if not 0 <= value < 2**32:
                 raise UserError(f"{name} must be in [0, 2**32), got {value}")
