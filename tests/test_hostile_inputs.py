@@ -144,6 +144,7 @@ def test_bad_npz_data_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     ("extra", "message"),
     [
         (["--threads", str(5 * (os.cpu_count() or 1))], "more than 4x this machine's"),
+        (["--workers", str(5 * (os.cpu_count() or 1))], "more than 4x this machine's"),  # before: up to N processes
         (["--address", "127.0.0.1:1"], "give it with --executor ray"),
         (["--budget", "0.5s"], "shorter than 1 second"),
         (["--budget", "9" * 400], "is not a finite duration"),  # before: OverflowError after the run was created

@@ -208,12 +208,14 @@ class SearchSettings:
         """What a new search asks of this machine (a run resumed elsewhere keeps its settings).
 
         Raises:
-            UserError: more than :data:`MAX_THREADS_PER_CORE` threads per core, or a Ray
-                address without the Ray executor.
+            UserError: more than :data:`MAX_THREADS_PER_CORE` threads or local workers per
+                core, or a Ray address without the Ray executor.
         """
         cores = os.cpu_count() or 1
         if self.threads is not None and self.threads > MAX_THREADS_PER_CORE * cores:
             raise UserError(f"--threads {self.threads} is more than {MAX_THREADS_PER_CORE}x this machine's {cores} cores")
+        if self.executor == "local" and self.workers > MAX_THREADS_PER_CORE * cores:
+            raise UserError(f"--workers {self.workers} is more than {MAX_THREADS_PER_CORE}x this machine's {cores} cores (a Ray cluster: --executor ray)")
         if self.address and self.executor != "ray":
             raise UserError("--address names a Ray cluster: give it with --executor ray")
 
