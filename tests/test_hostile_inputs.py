@@ -72,7 +72,7 @@ def test_a_failed_write_is_one_line_and_leaves_the_old_file(
     def disk_full(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("hasearch.store.outputs.os.replace", disk_full)
+    monkeypatch.setattr("hasearch.store.run_dir.os.replace", disk_full)
     assert "No space left on device" in one_line_error(READERS[reader](run, str(out)), capsys)
     assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
 

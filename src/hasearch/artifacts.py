@@ -60,8 +60,7 @@ def load_final_model(run_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     try:
         model.load_state_dict(load_weights(run.file(WEIGHTS)))
     except RuntimeError as exc:  # missing, unexpected or differently shaped tensors
-        first = str(exc).strip().splitlines()[-1].strip()
-        raise RunDirError(f"{str(run.file(WEIGHTS))!r} does not fit the model {SPEC} describes ({first[:160]})") from None
+        raise RunDirError(f"{str(run.file(WEIGHTS))!r} does not fit the model {SPEC} describes ({_last_line(exc)})") from None
     return model.eval(), spec
 
 
@@ -85,11 +84,15 @@ def restoring(path: Path) -> Iterator[None]:
     try:
         yield
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, SpaceError) as exc:
-        first = (str(exc).strip().splitlines() or [""])[-1].strip()[:160]
         raise RunDirError(
-            f"{str(path)!r} does not fit this run's search ({type(exc).__name__}: {first}); "
+            f"{str(path)!r} does not fit this run's search ({type(exc).__name__}: {_last_line(exc)}); "
             "delete it to start the search over"
         ) from None
+
+
+def _last_line(exc: BaseException) -> str:
+    """The last line of ``exc``'s message (torch puts the mismatch there), at most 160 characters."""
+    return (str(exc).strip().splitlines() or [""])[-1].strip()[:160]
 
 
 def load_weights(path: Path, *, map_location: str | torch.device = "cpu") -> Any:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from hasearch.artifacts import load_final_model
 from hasearch.data.sources import read_images, stored_shapes
 from hasearch.errors import UserError
-from hasearch.store.outputs import output_file, writing_output
+from hasearch.store.outputs import output_file, writing_file
 
 CHECK_IMAGES = 8  # random inputs the exported file is checked on
 TOLERANCE = 1e-4
@@ -79,7 +79,7 @@ def _torchscript(net: Deployable, example: Tensor, path: Path) -> Callable[[Tens
         traced = torch.jit.trace(net, example)
         buffer = io.BytesIO()  # torch's own file writer aborts the process when a write fails
         torch.jit.save(traced, buffer)
-    with writing_output(path) as tmp:
+    with writing_file(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -97,7 +97,7 @@ def _onnx(net: Deployable, example: Tensor, path: Path) -> Callable[[Tensor], Te
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), writing_output(path) as tmp:
+        with warnings.catch_warnings(), writing_file(path) as tmp:
             warnings.simplefilter("ignore", FutureWarning)
             # the dynamo exporter: the TorchScript-based one cannot export antialiased resizing (input_scale)
             torch.onnx.export(net, (example,), str(tmp), input_names=["images"], output_names=["probabilities"],

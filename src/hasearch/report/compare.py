@@ -20,7 +20,7 @@ from hasearch.report.figures import incumbent_curve
 from hasearch.report.html import STYLE, embedded_png, png_bytes
 from hasearch.settings import SearchSettings
 from hasearch.store import RunDir
-from hasearch.store.outputs import output_file, writing_output
+from hasearch.store.outputs import output_file, writing_file
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def write_comparison(paths: Sequence[str], out: str | Path, *, force: bool = Fal
         f"<h1>hasearch compare</h1><h2>by strategy</h2>{_strategy_table(runs)}<h2>runs</h2>{_run_table(runs)}"
         f"<h2>incumbents over wall time and compute</h2>{_curves(runs)}</body></html>"
     )
-    with writing_output(path) as tmp:
+    with writing_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
 

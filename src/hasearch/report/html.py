@@ -33,7 +33,7 @@ from hasearch.report.figures import (
 from hasearch.settings import SearchSettings
 from hasearch.space import load_space
 from hasearch.store import RunDir
-from hasearch.store.outputs import output_file, writing_output
+from hasearch.store.outputs import output_file, writing_file
 from hasearch.store.records import TrialRecord
 
 FIGURES = "report"  # folder of the PNG copies in the run directory
@@ -56,7 +56,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         run.close()
     body = "\n".join(f"<section><h2>{html.escape(title)}</h2>\n{content}</section>" for title, content in sections)
     page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>hasearch report: {html.escape(str(run_dir))}</title><style>{STYLE}</style></head><body><h1>hasearch report</h1>\n{body}</body></html>"
-    with writing_output(path) as tmp:
+    with writing_file(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return path
 

@@ -1,5 +1,6 @@
 """Files the reading commands write (``export``, ``report``, ``compare``): checked before any
-work, written whole or not at all, and never over a run's own files.
+work, written whole or not at all (:func:`writing_file`, as a run's own files are), and never
+over a run's own files.
 
 A reading command must not change a run's results. Its ``--out`` may name any new file, or
 an existing regular file outside every run, or one of the files these commands write into
@@ -10,13 +11,12 @@ a FIFO), which a write would hang on, abort on or replace.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-from hasearch.errors import RunNotWritable, UserError
-from hasearch.store.run_dir import DATABASE, enclosing_run
+from hasearch.errors import UserError
+from hasearch.store.run_dir import DATABASE, enclosing_run, writing_file
+
+__all__ = ["READER_OUTPUTS", "output_file", "writing_file"]
 
 #: What the reading commands write into a run directory by default (relative to it), and
 #: the folder of the report's PNG copies.
@@ -45,23 +45,3 @@ def output_file(out: str | Path) -> Path:
         if not ours and (path.exists() or inside.startswith(DATABASE)):
             raise UserError(f"--out {text!r} is a file of the run {str(run)!r}; choose another file")
     return path
-
-
-@contextmanager
-def writing_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary file beside ``path`` that replaces it when the block succeeds
-    (missing parent folders are made); a failed write leaves ``path`` as it was.
-
-    Raises:
-        RunNotWritable: naming ``path`` when it cannot be written (read-only or immutable
-            folder, disk full).
-    """
-    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")  # same suffix: exporters may go by it
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RunNotWritable(f"cannot write {str(path)!r} ({exc.strerror or exc})") from None
-    finally:
-        tmp.unlink(missing_ok=True)

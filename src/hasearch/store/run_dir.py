@@ -27,6 +27,26 @@ SETTINGS = "settings.json"
 DATABASE = "trials.sqlite"
 
 
+@contextmanager
+def writing_file(path: Path) -> Iterator[Path]:
+    """Yield a temporary file beside ``path`` that replaces it when the block succeeds
+    (missing parent folders are made); a failed write leaves ``path`` as it was.
+
+    Raises:
+        RunNotWritable: naming ``path`` when it cannot be written (read-only or immutable
+            folder, disk full).
+    """
+    tmp = path.with_name(f".tmp{os.getpid()}-{path.name}")  # same suffix: exporters may go by it
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunNotWritable(f"cannot write {str(path)!r} ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def enclosing_run(path: Path) -> Path | None:
     """The run directory that ``path`` lies in (a folder above it with a settings file and a
     trial database), or None."""
@@ -133,13 +153,8 @@ class RunDir:
         """
         if self.read_only:
             raise RunDirError(f"run {str(self.path)!r} was opened read-only")
-        tmp = target.with_name(target.name + ".tmp")
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+        with writing_file(target) as tmp:
             yield tmp
-            os.replace(tmp, target)
-        except OSError as exc:
-            raise RunNotWritable(f"cannot write {str(target)!r} ({exc.strerror or exc})") from None
 
     def save_figure(self, name: str, figure: Any) -> None:
         """Save a matplotlib figure as PNG at ``name`` (atomically) and close it."""
