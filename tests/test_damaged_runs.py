@@ -146,7 +146,7 @@ def test_a_run_killed_in_the_middle_of_a_write_is_named_by_show_and_repaired_by_
     import subprocess
     import sys
 
-    from hasearch.search import check_resumable
+    from hasearch.resumption import check_resumable
     from hasearch.store import TrialDB
 
     run = tmp_path / "copy"

@@ -225,7 +225,7 @@ def test_resume_from_a_checkpoint_that_does_not_fit_is_one_line(
     shutil.copytree(autohas_run, run)
     CHECKPOINT_DAMAGE[case](run / "autohas" / "checkpoint.pt")
     before = snapshot(run)
-    assert main(["resume", str(run), "--budget", "2s"]) == 2
+    assert main(["resume", str(run)]) == 2  # the finished search's result is derived from the checkpoint again
     err = capsys.readouterr().err
     error = err.strip().splitlines()[-1]  # after the lines announcing the search, which come first
     assert error.startswith("hasearch: error: ") and "Traceback" not in err and err.count("hasearch: error") == 1
@@ -251,7 +251,9 @@ def test_an_error_quoting_a_huge_value_stays_short(tmp_path: Path, capsys: pytes
     space.write_text("name: t\nmodel: mbconv\ndescription:\n" + "\n".join(anchors) + "\nparameters:\n"
                      "  - {name: lr, role: hyperparameter, type: float, range: [0.01, 0.1]}\nbaseline: {lr: *f}\n")
     error = one_line_error(_search(tmp_path, "--dataset", "digits", "--space", str(space)), capsys)
-    assert "baseline" in error and len(error) < 700  # before: 5.2 MB, the expanded aliases
+    assert "'description' must be a string, got a list" in error and len(error) < 700  # before: 5.2 MB, the expanded aliases
+    space.write_text(space.read_text().replace("description:\n", "description: a bomb\nbomb:\n"))
+    assert "unknown field 'bomb'" in one_line_error(_search(tmp_path, "--dataset", "digits", "--space", str(space)), capsys)
 
 
 @pytest.mark.parametrize("values", [{"time_budget": -5.0}, {"time_budget": math.nan}, {"max_budget": math.inf}, {"checkpoint_seconds": -1.0}])
@@ -261,3 +263,9 @@ def test_settings_in_python_refuse_budgets_that_are_not_positive_and_finite(valu
 
     with pytest.raises(UserError, match="must be a positive finite number"):  # before: -5 and nan ran a search of 0 trials
         SearchSettings(space="mbconv", dataset="digits", **{"time_budget": 60.0, **values})
+
+
+def test_show_says_when_the_space_that_resume_and_report_need_is_damaged(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (run / "space.yaml").write_text("garbage: [\n")
+    assert main(["show", str(run)]) == 0
+    assert "note: space.yaml: malformed YAML at line 2; resume and report need it" in capsys.readouterr().out

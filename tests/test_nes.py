@@ -173,6 +173,15 @@ def test_uniform_channel_strategy_returns_its_rescale(tmp_path: Path) -> None:
     assert len({config[f"width_{s}"] for s in range(4)}) == 1
 
 
+def test_the_budget_ends_the_search_inside_a_long_round(tmp_path: Path) -> None:
+    """A round of 5000 weight steps and an update of 5000 samples take minutes; 3 s is the budget."""
+    out = tmp_path / "run"
+    argv = ["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", "digits", "--budget", "3s", "--epochs", "1",
+            "--out", str(out), "--no-baseline", "--option", "samples=5000", "--option", "weight_steps=5000"]
+    assert main(argv) == 0
+    assert 3.0 <= json.loads((out / "best.json").read_text())["search_seconds"] < 4.5
+
+
 def test_nes_killed_mid_search_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = ["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", "digits", "--budget", "10m",

@@ -89,6 +89,11 @@ def _space(**override: object) -> dict:
         ({"colour": "red"}, "unknown field 'colour'"),
         ({"name": "bad name"}, "'name' must be an identifier"),
         ({"active_if": {"parameter": "nope", "in": [1]}}, "unknown parameter 'nope'"),
+        ({"range": ["1e-3", 1.0]}, "'range' value '1e-3' is text in YAML 1.1"),
+        ({"range": [-1e308, 1e308], "log": False}, "is wider than a float can hold"),
+        ({"type": "int", "range": [0, 10**30], "log": False}, "must lie within +-2**53"),
+        ({"choices": [0.1, 1.0]}, "'choices' does not apply to a float parameter"),
+        ({"type": "categorical", "choices": ["a", "b"], "range": None}, "'log' does not apply to a categorical parameter"),
     ],
 )
 def test_schema_errors_name_the_field(override: dict, message: str) -> None:
@@ -119,6 +124,19 @@ def test_unbuildable_value_is_rejected(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(SpaceError, match="kernel_0.*4"):
         resolve_space(str(path))
+
+
+@pytest.mark.parametrize(("top", "message"), [({"name": [1]}, "'name' must be a string"), ({"description": {"a": 1}}, "'description' must be a string")])
+def test_top_level_words_must_be_strings(top: dict, message: str) -> None:
+    with pytest.raises(SpaceError, match=message):
+        space_from_dict({**_space(), **top}, source="s.yaml")
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text("model: mbconv\nparameters:\n  - {name: lr, role: hyperparameter, type: float, range: [0.01, 0.1], range: [0.1, 1.0]}\n")
+    with pytest.raises(SpaceError, match=r"^twice.yaml: key 'range' appears twice in one mapping \(line 3\)$"):
+        load_space(path)
 
 
 def test_malformed_yaml_names_line(tmp_path: Path) -> None:

@@ -67,14 +67,18 @@ def incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list[
     return []
 
 
-def announce_retraining(problem: Problem, settings: SearchSettings, reporter: Reporter, *, returns_network: bool = False) -> None:
+def announce_retraining(
+    problem: Problem, settings: SearchSettings, reporter: Reporter, *, returns_network: bool = False, searched: bool = False
+) -> None:
     """Say, before the search starts, how long the final retraining will take (none where
-    the method's trained network is the result)."""
+    the method's trained network is the result); ``searched``: a resumed single-run search
+    that had finished (it is not searched again)."""
     if isinstance(reporter, NullReporter):
         return  # nobody would read it: spare the timing steps
     if returns_network:
         then = "; then the baseline is trained standalone as long, to compare" if settings.compare_baseline else ""
-        reporter.log(f"{settings.time_budget or 0:.0f}s of search; its trained network is the result (no retraining){then}")
+        search = "the search finished before" if searched else f"{settings.time_budget or 0:.0f}s of search"
+        reporter.log(f"{search}; its trained network is the result (no retraining){then}")
         return
     budget, unit = settings.retrain_budget, settings.budget_unit
     trainings = 4 if settings.compare_baseline else 2
@@ -83,6 +87,7 @@ def announce_retraining(problem: Problem, settings: SearchSettings, reporter: Re
     else:
         seconds = trainings * estimate_training_seconds(problem, problem.space.baseline, budget)
     search = f"{settings.time_budget:.0f}s of search" if settings.time_budget else f"{settings.max_trials} trials"
+    search = "the search finished before" if searched else search
     reporter.log(
         f"{search}, then the final retraining: up to {trainings} trainings of {budget:g} {unit} "
         f"(found and baseline, on training and on training + validation), about {_duration(seconds)} "

@@ -17,7 +17,6 @@ import torch
 
 from hasearch import __version__
 from hasearch.analysis import rank_correlation
-from hasearch.artifacts import load_weights
 from hasearch.catalog import SpaceDefinition, definition_for, resolve_space
 from hasearch.comparison import (
     RANK_CORRELATION,
@@ -30,7 +29,7 @@ from hasearch.comparison import (
 from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.data.augment import cutout_note
 from hasearch.device import CPU, Compute, make_deterministic, resolve_compute
-from hasearch.errors import RunNotWritable, UserError
+from hasearch.errors import RunDirError, RunNotWritable, UserError
 from hasearch.execution.base import Executor
 from hasearch.execution.inline import InlineExecutor
 from hasearch.execution.pool import ProcessPoolTrialExecutor
@@ -38,11 +37,15 @@ from hasearch.execution.recipe import ProblemRecipe
 from hasearch.loop import ELAPSED, Limits, replay, run_trials
 from hasearch.problem import Problem
 from hasearch.reporting import NullReporter, Reporter
+from hasearch.resumption import (
+    check_machine,
+    check_machine_for_resume,
+    check_resumable,
+    record_identity,
+)
 from hasearch.settings import SearchSettings
 from hasearch.space import Constraint, SearchSpace, load_space, save_space
 from hasearch.store import RunDir, TrialRecord
-from hasearch.store.db import roll_back_interrupted_write
-from hasearch.store.run_dir import DATABASE
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
 from hasearch.strategies.tunables import check_option_names
@@ -50,6 +53,7 @@ from hasearch.supernet import LatencyTable, latency_model, resource_model
 from hasearch.supernet.latency import build_table
 from hasearch.train.hparams import TrainingHyperparameters
 
+SINGLE_RUN_FINISHED = "single_run_search_finished"  # set when a single-run method returned its result
 
 @dataclass(frozen=True)
 class PreparedSearch:
@@ -73,11 +77,7 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
             an ``out`` directory that is not empty.
     """
     RunDir.check_new(out)
-    settings.check_for_this_machine()
-    if settings.executor == "ray" and settings.address:
-        from hasearch.execution.ray_executor import check_ray_address
-
-        check_ray_address(settings.address)
+    check_machine(settings)
     definition = resolve_space(settings.space)
     entry = get_strategy(settings.strategy)
     if settings.strategy_options:  # names first: a typo is one line before any data is read
@@ -122,6 +122,7 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     _ = run.db  # the trial database exists from the start, so even a run killed at once can be resumed
     run.write_json("settings.json", {**settings.to_dict(), "hasearch_version": __version__})
     save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
+    record_identity(run, settings, load_space(run.file("space.yaml")))  # as resume will read it back
     problem = _problem(prepared.definition, prepared.data, settings, prepared.compute)
     try:
         return _search_and_compare(run, problem, settings, prepared.entry, reporter or NullReporter(), resume=False)
@@ -153,8 +154,15 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
         UserError: if ``out`` is not a run, or the run cannot be reproduced.
     """
     settings = check_resumable(out)
+    check_machine_for_resume(out, settings)
     run = RunDir.open(out)
     run.lock()
+    if more_time is not None and run.db.get(SINGLE_RUN_FINISHED):
+        run.close()
+        raise RunDirError(
+            f"the {settings.strategy} search of {out} finished; a single-run search is not extended (its schedules "
+            "ended with its budget): resume without --budget to finish the run, or start a new run with a longer --budget"
+        )
     if more_time is not None:
         elapsed = float(run.db.get(ELAPSED, 0.0))
         settings = replace(settings, time_budget=elapsed + more_time)
@@ -166,27 +174,6 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
         return _search_and_compare(run, problem, settings, entry, reporter or NullReporter(), resume=True)
     finally:
         run.close()
-
-
-def check_resumable(out: str) -> SearchSettings:
-    """Read everything ``resume`` needs without writing: the settings, every trial record
-    and the space. Returns the settings.
-
-    Raises:
-        RunDirError: naming the file that is missing or damaged (nothing is written).
-    """
-    run = RunDir.open(out, read_only=True)
-    roll_back_interrupted_write(run.file(DATABASE))  # SQLite's own repair after a kill mid-commit
-    try:
-        run.db.trials()  # every row parses
-        run.db.events()
-        settings = SearchSettings.from_dict(run.read_json("settings.json"), source=str(run.file("settings.json")))
-        load_space(run.file("space.yaml"))
-        for tensors in sorted(run.path.rglob("*.pt")):  # checkpoints and the final model: tensors only
-            load_weights(tensors)
-    finally:
-        run.close()
-    return settings
 
 
 def _options(settings: SearchSettings, definition: SpaceDefinition, data: DataSplits) -> StrategyOptions:
@@ -277,7 +264,9 @@ def _search_and_compare(
     if problem.compute.is_cuda:
         reporter.log(f"training on {problem.compute.describe()}")
     strategy = entry.make(_options(settings, problem.definition, problem.data))
-    announce_retraining(problem, settings, reporter, returns_network=isinstance(strategy, SingleRunStrategy) and strategy.returns_network)
+    single_run = isinstance(strategy, SingleRunStrategy)
+    searched = single_run and resume and bool(run.db.get(SINGLE_RUN_FINISHED))
+    announce_retraining(problem, settings, reporter, returns_network=single_run and strategy.returns_network, searched=searched)
     if (warning := cutout_note(_largest_cutout(problem.space), problem.data.input_shape[1:])) is not None:
         reporter.log(f"note: {warning}")
     notes: list[str] = []
@@ -297,6 +286,7 @@ def _search_and_compare(
         start = time.monotonic()
         # single-run methods report their own phases' progress
         outcome = strategy.run(SearchContext(problem, run, settings.time_budget, reporter, resume=resume))
+        run.db.put(SINGLE_RUN_FINISHED, True)  # a resume derives this result again; it does not search on
         found, found_val, best, network, trained_epochs = outcome.config, None, None, outcome.network, outcome.epochs
         notes += outcome.notes
         search_seconds = float(run.db.get(ELAPSED, time.monotonic() - start))  # all segments of a resumed run

@@ -13,9 +13,10 @@ from rich.text import Text
 
 from hasearch.analysis import rank_correlation
 from hasearch.comparison import BEST
-from hasearch.errors import damaged_file
+from hasearch.errors import SpaceError, damaged_file
 from hasearch.search import best_trial
 from hasearch.settings import SearchSettings
+from hasearch.space import load_space
 from hasearch.store import RunDir, TrialStatus
 from hasearch.strategies.base import SEARCH_HISTORY
 
@@ -33,6 +34,15 @@ def show_run(path: str, console: Console) -> None:
         run.close()
     for part in parts:
         console.print(part)
+
+
+def _space_note(run: RunDir) -> list[RenderableType]:
+    """``show`` does not need the run's space, ``resume`` and ``report`` do: say if it is damaged."""
+    try:
+        load_space(run.file("space.yaml"))
+    except SpaceError as exc:
+        return [Text(f"note: {exc}; resume and report need it", style="yellow")]
+    return []
 
 
 @contextmanager
@@ -54,6 +64,7 @@ def renderables(run: RunDir, path: str) -> list[RenderableType]:
         + "".join(f", {escape(name)}={escape(str(value))}" for name, value in settings.strategy_options.items())
     ))
     trials = run.db.trials()
+    parts += _space_note(run)
     if run.has(BEST):
         with _shape_of(run, BEST):
             parts += _best_parts(run.read_json(BEST))

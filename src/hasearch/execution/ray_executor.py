@@ -36,6 +36,17 @@ def check_ray_address(address: str) -> None:
         raise UserError(f"--address {address!r}: no Ray cluster answers there ({exc.strerror or exc})") from None
 
 
+def _init_ray(ray: Any, kwargs: dict[str, Any]) -> None:
+    """``ray.init``; a cluster address that accepts connections but is no Ray cluster (a
+    proxy, another service) fails after Ray's own retries (about 20 s) with one line."""
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as exc:
+        if kwargs.get("address") is None:
+            raise
+        raise UserError(f"--address {kwargs['address']!r}: no Ray cluster answers there ({str(exc).splitlines()[0]})") from None
+
+
 class _TrialActor:
     def __init__(self, recipe: ProblemRecipe) -> None:
         compute = recipe.compute
@@ -61,7 +72,7 @@ class RayTrialExecutor:
             kwargs: dict[str, Any] = {"address": address, "include_dashboard": False, "log_to_driver": False}
             if address is None:
                 kwargs["num_cpus"] = workers
-            ray.init(**kwargs)
+            _init_ray(ray, kwargs)
         self._watchdog = start_watchdog(os.getpid()) if self._owns_cluster else None
         self._recipe = recipe
         # on CUDA each trial asks Ray for 1/K of a GPU, so Ray places it on a GPU node and sets

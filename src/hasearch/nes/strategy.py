@@ -124,6 +124,10 @@ class _State:
     elapsed: float = 0.0
 
 
+class _OutOfTime(Exception):
+    """The time budget ran out inside an architecture update (which is then not applied)."""
+
+
 class NES(SingleRunStrategy):
     """NES over the ordered architecture parameters of a space with an elastic supernet."""
 
@@ -174,25 +178,31 @@ class _Search:
         self.calibration = calibration_images(problem.data.train, count=500, seed=owner.seed) if o.recalibrate else None
         self.state = _State(self.coords.indices_of(_start_config(o.start, problem, self.coords, self.target)))
         self.history = NESHistory(context.run, self.coords.names)
+        self.deadline = math.inf  # monotonic time at which the budget is spent (checked inside a round too)
 
     def run(self) -> SingleRunResult:
         budget, key = self.ctx.time_budget, "nes"
         self.ctx.reporter.start(key, "nes", 1.0)
         start, last_save = time.monotonic() - self.state.elapsed, time.monotonic()
+        self.deadline = start + budget if budget else math.inf
         while (progress := self._progress(time.monotonic() - start, budget)) < 1.0:
             self._train_weights(progress)
             for _ in range(self.o.updates):
                 self._update_h(progress)
             self.state.elapsed = time.monotonic() - start
-            latest = self.history.entries[-1]
-            status = f"nes: H's child at {latest['relative']:.2f} x target, sigma {latest['sigma']:.2f}, alpha {latest['alpha']:.2f}"
-            self.ctx.reporter.update(key, completed=progress, description=status)
+            self.ctx.reporter.update(key, completed=progress, description=self._status())
             if time.monotonic() - last_save > self.o.checkpoint_seconds:
                 self.save()
                 last_save = time.monotonic()
         self.ctx.reporter.stop(key)
         self.save()  # a resume of the finished search derives the same result without searching again
         return self._result()
+
+    def _status(self) -> str:
+        if not self.history.entries:
+            return "nes: training the shared weights"
+        latest = self.history.entries[-1]
+        return f"nes: H's child at {latest['relative']:.2f} x target, sigma {latest['sigma']:.2f}, alpha {latest['alpha']:.2f}"
 
     def _progress(self, elapsed: float, budget: float | None) -> float:
         by_time = elapsed / budget if budget else 0.0
@@ -204,6 +214,8 @@ class _Search:
         sigma = self.o.schedule.sigma(progress)
         lr_scale = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay, as AutoHAS's shared weights
         for _ in range(self.o.weight_steps):
+            if time.monotonic() >= self.deadline:
+                return
             config = self.coords.config(self.coords.child(self.state.h + self.rng.normal(0.0, sigma, len(self.state.h))), self.base)
             optimizer = self.trainer.configure(config, lr_scale)
             if math.isfinite(self.trainer.gradient(config, self.net.arch_of(config))):
@@ -215,7 +227,10 @@ class _Search:
         sigma, alpha = self.o.schedule.sigma(progress), self.o.schedule.alpha(progress)
         x, y = self.trainer._val_batch()
         memo: dict[tuple[int, ...], float] = {}
-        gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo), sigma=sigma, samples=self.o.samples, rng=self.rng, mirrored=self.o.mirrored)
+        try:
+            gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo), sigma=sigma, samples=self.o.samples, rng=self.rng, mirrored=self.o.mirrored)
+        except _OutOfTime:
+            return  # an estimate from part of the M samples is not Eq. 7's; H stays
         self.state.h = self.coords.clip(nes_update(self.state.h, gradient, alpha))
         self.state.update += 1
         child = self.coords.config(self.coords.child(self.state.h), self.base)
@@ -231,6 +246,8 @@ class _Search:
     def _loss(self, indices: tuple[int, ...], x: Tensor, y: Tensor, memo: dict[tuple[int, ...], float]) -> float:
         """L = L_c + rho (R / R_t - 1)^2 of one child (Eq. 2), once per child and batch."""
         if indices not in memo:
+            if time.monotonic() >= self.deadline:
+                raise _OutOfTime
             config = self.coords.config(indices, self.base)
             memo[indices] = float(F.cross_entropy(self._logits(config, x), y)) + self.o.rho * self.target.penalty(config)
         return memo[indices]

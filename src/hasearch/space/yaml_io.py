@@ -24,6 +24,31 @@ _TOP_KEYS = {"name", "model", "description", "basis_size", "parameters", "baseli
 
 MAX_SPACE_BYTES = 1_000_000  # the built-in spaces are about 3 KB
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's safe loader where available
+_MAX_INT = 2**53  # ConfigSpace holds values as float64: integers beyond it are not exact
+_CHOICE_ONLY, _RANGE_ONLY = {"choices"}, {"range", "step", "log", "basis_size"}
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(f"key {key!r} appears twice in one mapping (line {line})")
+
+
+class _UniqueKeyLoader(_SafeLoader):  # type: ignore[misc,valid-type]
+    """The safe loader, refusing a key given twice in one mapping (YAML forbids it; PyYAML
+    would keep the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # an unhashable key: PyYAML's own error follows
+            if duplicate:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_space(path: str | Path, *, seed: int | None = None) -> SearchSpace:
@@ -41,7 +66,9 @@ def load_space(path: str | Path, *, seed: int | None = None) -> SearchSpace:
     if size > MAX_SPACE_BYTES:
         raise SpaceError(f"{path.name}: {size:,} bytes is far more than a space file needs (at most {MAX_SPACE_BYTES:,})")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader)
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as exc:
+        raise SpaceError(f"{path.name}: {exc}") from None
     except UnicodeDecodeError as exc:
         raise SpaceError(f"{path.name}: not UTF-8 text (byte {exc.start})") from None
     except RecursionError:
@@ -116,9 +143,10 @@ def space_from_dict(data: Any, *, source: str = "space", seed: int | None = None
     if not isinstance(baseline, Mapping):
         raise SpaceError(f"{source}: 'baseline' must be a mapping of parameter -> value")
     name = data.get("name", Path(source).stem)
+    for field, value in (("name", name), ("model", data.get("model")), ("description", data.get("description"))):
+        if value is not None and not isinstance(value, str):
+            raise SpaceError(f"{source}: '{field}' must be a string, got a {type(value).__name__}")
     model = data.get("model")
-    if model is not None and not isinstance(model, str):
-        raise SpaceError(f"{source}: 'model' must be a string")
     try:
         return SearchSpace(params, name=str(name), model=model, baseline=baseline, seed=seed)
     except SpaceError as exc:
@@ -161,7 +189,11 @@ def _parse_param(raw: Mapping[str, Any], where: str, default_m: int) -> ParamSpe
     role = _enum(Role, raw.get("role"), f"{where}: role")
     kind = _enum(Kind, raw.get("type"), f"{where}: type")
     common: dict[str, Any] = {"name": name, "role": role, "kind": kind, "condition": _parse_condition(raw.get("active_if"), where)}
-    if kind in (Kind.CATEGORICAL, Kind.ORDINAL):
+    chosen = kind in (Kind.CATEGORICAL, Kind.ORDINAL)
+    if misplaced := sorted(set(raw) & (_RANGE_ONLY if chosen else _CHOICE_ONLY)):
+        needs = "lists its 'choices'" if chosen else "has a 'range'"
+        raise SpaceError(f"{where}: '{misplaced[0]}' does not apply to a {kind} parameter, which {needs}")
+    if chosen:
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices or len(set(map(repr, choices))) != len(choices):
             raise SpaceError(f"{where}: 'choices' must be a non-empty list of distinct values")
@@ -206,6 +238,9 @@ def _stepped(raw: Mapping[str, Any], low: float, high: float, common: dict[str, 
 
 
 def _parse_range(raw: Any, kind: Kind, where: str) -> tuple[float, float]:
+    for text in raw if isinstance(raw, list) else ():
+        if isinstance(text, str) and _looks_numeric(text):
+            raise SpaceError(f"{where}: 'range' value {text!r} is text in YAML 1.1; write a float with a dot and a signed exponent, e.g. 1.0e-3")
     ok = isinstance(raw, list) and len(raw) == 2 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw
     )
@@ -213,10 +248,22 @@ def _parse_range(raw: Any, kind: Kind, where: str) -> tuple[float, float]:
         raise SpaceError(f"{where}: 'range' needs two numbers [low, high] with low < high")
     if not all(math.isfinite(v) for v in raw):
         raise SpaceError(f"{where}: 'range' [{raw[0]}, {raw[1]}] must be finite")
+    if not math.isfinite(raw[1] - raw[0]):
+        raise SpaceError(f"{where}: 'range' [{raw[0]}, {raw[1]}] is wider than a float can hold")
     if kind is Kind.INT and not all(float(v).is_integer() for v in raw):
         raise SpaceError(f"{where}: an int parameter's range must be integers")
+    if kind is Kind.INT and not all(abs(v) <= _MAX_INT for v in raw):
+        raise SpaceError(f"{where}: an int parameter's range must lie within +-2**53, got [{raw[0]}, {raw[1]}]")
     cast = int if kind is Kind.INT else float
     return cast(raw[0]), cast(raw[1])
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_condition(raw: Any, where: str) -> Condition | None:
