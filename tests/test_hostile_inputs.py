@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -269,3 +270,67 @@ def test_show_says_when_the_space_that_resume_and_report_need_is_damaged(run: Pa
     (run / "space.yaml").write_text("garbage: [\n")
     assert main(["show", str(run)]) == 0
     assert "note: space.yaml: malformed YAML at line 2; resume and report need it" in capsys.readouterr().out
+
+
+def _mbconv_space() -> object:
+    from hasearch.catalog import resolve_space
+
+    return resolve_space("mbconv").space
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"top_n_percent": 200}, "top_n_percent must be in (0, 100)"), ({"random_fraction": 2}, "random_fraction must be in [0, 1]"),
+     ({"num_samples": 0}, "num_samples must be an integer >= 1"), ({"bandwidth_factor": -1.0}, "bandwidth_factor must be positive")],
+)  # fmt: skip
+def test_bohb_refuses_model_settings_outside_their_ranges(values: dict[str, float], message: str) -> None:
+    from hasearch.strategies import BOHB
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        BOHB(_mbconv_space(), min_budget=1, max_budget=9, **values)  # before: accepted, and never learned or failed later
+
+
+def test_random_search_refuses_a_budget_of_nothing_and_a_space_of_the_wrong_kind() -> None:
+    from hasearch.strategies import RandomSearch
+
+    with pytest.raises(ValueError, match="max_budget must be positive and finite, got 0"):
+        RandomSearch(_mbconv_space(), max_budget=0)
+    with pytest.raises(TypeError, match="space must be a hasearch SearchSpace or a ConfigSpace ConfigurationSpace, got NoneType"):
+        RandomSearch(None)  # type: ignore[arg-type]  # before: AttributeError deep in ConfigSpace
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [({"controller_lr": -1.0}, "controller_lr in (0, 1]"), ({"val_batch": 2.5}, "AutoHAS option val_batch must be int, got 2.5"),
+     ({"warmup": "0.3"}, "AutoHAS option warmup must be float, got '0.3'"), ({"history_every": 0}, "history_every >= 1")],
+)  # fmt: skip
+def test_autohas_options_of_the_wrong_kind_or_range_are_named(values: dict[str, object], message: str) -> None:
+    from hasearch.autohas import AutoHAS, AutoHASOptions
+    from hasearch.errors import UserError
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        AutoHAS(options=AutoHASOptions(**values))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="options must be AutoHASOptions, got str"):
+        AutoHAS(options="joint")  # type: ignore[arg-type]
+
+
+def test_nes_and_dha_options_of_the_wrong_kind_are_named() -> None:
+    from hasearch.dha.strategy import DHA, DHAOptions
+    from hasearch.errors import UserError
+    from hasearch.nes.strategy import NES, NESOptions
+
+    with pytest.raises(UserError, match="NES option samples must be int, got '5'"):
+        NES(options=NESOptions(samples="5"))  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="DHA option hyper_lr must be float, got None"):
+        DHA(options=DHAOptions(hyper_lr=None))  # type: ignore[arg-type]
+
+
+def test_a_basis_index_outside_the_basis_is_refused() -> None:
+    from hasearch.errors import SpaceError
+    from hasearch.space import BasisSet
+
+    bases = BasisSet(_mbconv_space())
+    with pytest.raises(SpaceError, match=r"basis index -1 of lr is outside \[0, 5\)"):
+        bases.from_indices({"lr": -1})  # before: the last basis value
+    with pytest.raises(SpaceError, match="unknown parameter 'nope'"):
+        bases.from_indices({"nope": 0})

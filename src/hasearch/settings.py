@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hasearch.errors import UserError, damaged_file
+from hasearch.fieldkinds import check_field_kinds
 
 BUDGET_UNITS = ("epochs", "seconds")
 PRECISIONS = ("fp32", "bf16")
@@ -125,7 +126,7 @@ class SearchSettings:
     strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._check_field_types()
+        check_field_kinds(self)  # a number as a string, e.g. from an edited settings file
         self._check_strategy_options()
         if self.time_budget is None and self.max_trials is None:
             raise UserError("give --budget and/or --trials to bound the search")
@@ -163,19 +164,6 @@ class SearchSettings:
         check_device_words(self.device, self.precision)
         if self.trials_per_gpu < 1:
             raise UserError(f"--trials-per-gpu must be >= 1, got {self.trials_per_gpu}")
-
-    def _check_field_types(self) -> None:
-        """Each field holds its annotated kind (a number as a string, e.g. from an edited
-        settings file, would fail much later with a traceback)."""
-        kinds: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
-        for f in fields(self):
-            declared = str(f.type).replace(" ", "").split("|")
-            value = getattr(self, f.name)
-            allowed = tuple(t for name in declared for t in kinds.get(name, ()))
-            if not allowed or (value is None and "None" in declared):
-                continue
-            if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-                raise UserError(f"{f.name} must be {' or '.join(declared)}, got {value!r}")
 
     def _check_strategy_options(self) -> None:
         """Names are identifiers, values scalars; kept as a copy (the caller's dict is never touched)."""
@@ -236,6 +224,6 @@ class SearchSettings:
         """Settings saved with a run; RunDirError naming ``source`` if they are damaged."""
         try:
             known = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in data.items() if k in known})  # field kinds: _check_field_types
+            return cls(**{k: v for k, v in data.items() if k in known})  # field kinds: check_field_kinds
         except (TypeError, ValueError, AttributeError, UserError) as exc:  # UserError: a value out of range
             raise damaged_file(source, exc) from None

@@ -40,6 +40,7 @@ from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision
 from hasearch.autohas.history import History
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
+from hasearch.fieldkinds import check_field_kinds
 from hasearch.loop import ELAPSED
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
@@ -119,14 +120,22 @@ class AutoHAS(SingleRunStrategy):
     """AutoHAS: weight-sharing supernet + REINFORCE controller over the unified basis."""
 
     def __init__(self, *, options: AutoHASOptions | None = None, seed: int = 0) -> None:
-        self.options = options or AutoHASOptions()
+        self.options = AutoHASOptions() if options is None else options
+        if not isinstance(self.options, AutoHASOptions):
+            raise TypeError(f"options must be AutoHASOptions, got {type(self.options).__name__}")
+        check_field_kinds(self.options, owner="AutoHAS option ")
         if self.options.mode not in MODES:
             raise UserError(f"AutoHAS mode must be one of {', '.join(MODES)}, got {self.options.mode!r}")
         if self.options.reward_precision not in ("auto", *REWARD_PRECISIONS):
             raise UserError(f"AutoHAS reward precision must be auto, float32 or bfloat16, got {self.options.reward_precision!r}")
         o = self.options
-        if not (0 <= o.warmup < 1 and 0 <= o.baseline_momentum < 1 and o.flops_beta <= 0 and o.val_batch >= 1 and (o.max_steps is None or o.max_steps >= 1)):
-            raise UserError("AutoHAS needs warmup and baseline_momentum in [0, 1), flops_beta <= 0, val_batch >= 1 and max_steps >= 1")
+        ranges = 0 <= o.warmup < 1 and 0 <= o.baseline_momentum < 1 and o.flops_beta <= 0 and 0 < o.controller_lr <= 1 and o.val_batch >= 1
+        counts = (o.max_steps is None or o.max_steps >= 1) and o.history_every >= 1 and 0 < o.checkpoint_seconds < math.inf
+        if not (ranges and counts and (o.flops_target is None or 0 < o.flops_target < math.inf)):
+            raise UserError(
+                "AutoHAS needs warmup and baseline_momentum in [0, 1), flops_beta <= 0, controller_lr in (0, 1], val_batch >= 1, "
+                "max_steps >= 1, history_every >= 1, and positive finite checkpoint_seconds and flops_target"
+            )
         self.seed = seed
 
     # ------------------------------------------------------------------ setup

@@ -28,6 +28,7 @@ from hasearch.dha.components import Stage, build_engine, check_components, stage
 from hasearch.dha.engine import HELD_BATCHES, DHAEngine
 from hasearch.dha.history import POLICY, DHAHistory
 from hasearch.errors import UserError
+from hasearch.fieldkinds import check_field_kinds
 from hasearch.loop import ELAPSED
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
 from hasearch.supernet.elastic import recalibrate_bn
@@ -109,7 +110,10 @@ class DHA(SingleRunStrategy):
     supports_cuda = False  # the ISTA codes, Gumbel gates, policy and hypergradient tensors are CPU tensors
 
     def __init__(self, *, options: DHAOptions | None = None, seed: int = 0) -> None:
-        self.options = options or DHAOptions()
+        self.options = DHAOptions() if options is None else options
+        if not isinstance(self.options, DHAOptions):
+            raise TypeError(f"options must be DHAOptions, got {type(self.options).__name__}")
+        check_field_kinds(self.options, owner="DHA option ")
         self.seed = seed
         check_components(self.options.components)
         o = self.options

@@ -42,6 +42,7 @@ from hasearch.artifacts import load_weights, restoring
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scored_logits
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
+from hasearch.fieldkinds import check_field_kinds
 from hasearch.loop import ELAPSED
 from hasearch.nes.coordinates import DIMENSIONS, OrderedCoordinates, dimension_names
 from hasearch.nes.estimator import Schedule, estimate, nes_update
@@ -132,7 +133,10 @@ class NES(SingleRunStrategy):
     """NES over the ordered architecture parameters of a space with an elastic supernet."""
 
     def __init__(self, *, options: NESOptions | None = None, seed: int = 0) -> None:
-        self.options = options or NESOptions()
+        self.options = NESOptions() if options is None else options
+        if not isinstance(self.options, NESOptions):
+            raise TypeError(f"options must be NESOptions, got {type(self.options).__name__}")
+        check_field_kinds(self.options, owner="NES option ")
         self.seed = seed
         o = self.options
         if o.samples < 1 or o.weight_steps < 0 or o.updates < 1 or o.rho < 0 or o.eval_batch < 1 or (o.max_updates is not None and o.max_updates < 1):

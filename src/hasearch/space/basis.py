@@ -69,6 +69,8 @@ class BasisSet:
         self._index = {b.param.name: i for i, b in enumerate(self.bases)}
 
     def __getitem__(self, name: str) -> Basis:
+        if name not in self._index:
+            raise SpaceError(f"unknown parameter {name!r} (the space has {', '.join(self._index)})")
         return self.bases[self._index[name]]
 
     @property
@@ -83,7 +85,10 @@ class BasisSet:
         """
         values = dict(self.space.baseline if base is None else base)
         for name, i in indices.items():
-            values[name] = self[name].values[i]
+            basis = self[name].values
+            if not 0 <= i < len(basis):  # a negative index would silently pick from the end
+                raise SpaceError(f"basis index {i!r} of {name} is outside [0, {len(basis)})")
+            values[name] = basis[i]
         return _complete_with_inactive(self.space, values)
 
     def derive(self, probabilities: Mapping[str, Sequence[float]], *, base: Mapping[str, Any] | None = None) -> dict[str, Any]:

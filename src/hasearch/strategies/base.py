@@ -49,7 +49,11 @@ class Job:
 
 def as_space(space: SearchSpace | CS.ConfigurationSpace) -> SearchSpace:
     """Accept a hasearch space or a plain ConfigSpace space."""
-    return space if isinstance(space, SearchSpace) else SearchSpace.from_configspace(space)
+    if isinstance(space, SearchSpace):
+        return space
+    if not isinstance(space, CS.ConfigurationSpace):
+        raise TypeError(f"space must be a hasearch SearchSpace or a ConfigSpace ConfigurationSpace, got {type(space).__name__}")
+    return SearchSpace.from_configspace(space)
 
 
 def worst_if_bad(loss: float) -> float:

@@ -37,6 +37,20 @@ from hasearch.strategies.searchers import Searcher
 _FLOOR = 1e-32
 
 
+def _check_model_settings(top_n_percent: float, num_samples: int, random_fraction: float, bandwidth_factor: float, min_bandwidth: float) -> None:
+    """BOHB's settings in their meaningful ranges (HpBandSter accepts any value and fails later, or never learns)."""
+    checks = (
+        ("top_n_percent", top_n_percent, 0 < top_n_percent < 100, "in (0, 100)"),
+        ("num_samples", num_samples, isinstance(num_samples, int) and num_samples >= 1, "an integer >= 1"),
+        ("random_fraction", random_fraction, 0 <= random_fraction <= 1, "in [0, 1]"),
+        ("bandwidth_factor", bandwidth_factor, 0 < bandwidth_factor < math.inf, "positive and finite"),
+        ("min_bandwidth", min_bandwidth, 0 < min_bandwidth < math.inf, "positive and finite"),
+    )
+    for name, value, ok, allowed in checks:
+        if not ok:
+            raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
 class KDESearcher(Searcher):
     """The BOHB searcher.
 
@@ -69,6 +83,7 @@ class KDESearcher(Searcher):
         super().__init__(space, seed=seed)
         if adaptive_floor is not None and not adaptive_floor > 0:
             raise ValueError(f"adaptive_floor must be positive, got {adaptive_floor}")
+        _check_model_settings(top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth)
         self.adaptive_floor = adaptive_floor
         self.hps = list(space.configspace.values())
         d = len(self.hps)

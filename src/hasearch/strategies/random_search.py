@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import ConfigSpace as CS
 import numpy as np
 
@@ -27,6 +29,8 @@ class RandomSearch(Strategy):
         seed: int = 0,
         start_with_baseline: bool = True,
     ) -> None:
+        if not 0 < max_budget < math.inf:
+            raise ValueError(f"max_budget must be positive and finite, got {max_budget!r}")
         super().__init__(space, seed=seed, start_with_baseline=start_with_baseline)
         self.max_budget = max_budget
         self._rng = np.random.default_rng(seed)
