@@ -334,3 +334,19 @@ def test_a_basis_index_outside_the_basis_is_refused() -> None:
         bases.from_indices({"lr": -1})  # before: the last basis value
     with pytest.raises(SpaceError, match="unknown parameter 'nope'"):
         bases.from_indices({"nope": 0})
+
+
+def test_a_choice_of_the_wrong_kind_for_its_reader_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    space = tmp_path / "words.yaml"
+    space.write_text("model: mbconv\nparameters:\n  - {name: label_smoothing, role: hyperparameter, type: categorical, choices: [0.0, 5e-06]}\n")
+    error = one_line_error(_search(tmp_path, "--dataset", "digits", "--space", str(space)), capsys)
+    assert "parameter 'label_smoothing': value '5e-06' cannot be used" in error  # before: TypeError from the check
+
+
+def test_a_space_whose_run_file_could_not_be_read_back_is_refused_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    choices = ", ".join(f"{i / 1_000_000:.6f}" for i in range(80_000))  # 800 kB here, over 1 MB one per line
+    space = tmp_path / "many.yaml"
+    space.write_text(f"model: mbconv\nparameters:\n  - {{name: label_smoothing, role: hyperparameter, type: categorical, choices: [{choices}]}}\n")
+    argv = _search(tmp_path, "--dataset", "digits", "--space", str(space))
+    assert "more than a run's space file may hold" in one_line_error(argv, capsys)
+    assert not Path(argv[argv.index("--out") + 1]).exists()  # before: a run that resume could not read

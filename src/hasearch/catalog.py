@@ -92,5 +92,9 @@ def _check_understood(spec: ParamSpec, family: ModelFamily) -> None:
         return
     predicate, legal = check
     for value in spec.choices or (spec.low, spec.high):
-        if not predicate(value):
+        try:
+            usable = bool(predicate(value))
+        except (TypeError, ValueError):  # a word where a number belongs (YAML 1.1 reads 5e-06 as text)
+            usable = False
+        if not usable:
             raise SpaceError(f"parameter {spec.name!r}: value {value!r} cannot be used ({legal})")

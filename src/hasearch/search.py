@@ -45,6 +45,7 @@ from hasearch.resumption import (
 )
 from hasearch.settings import SearchSettings
 from hasearch.space import Constraint, SearchSpace, load_space, save_space
+from hasearch.space.yaml_io import check_space_file_size
 from hasearch.store import RunDir, TrialRecord
 from hasearch.strategies.base import SearchContext, SingleRunStrategy, Strategy
 from hasearch.strategies.registry import StrategyEntry, StrategyOptions, get_strategy
@@ -79,6 +80,7 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
     RunDir.check_new(out)
     check_machine(settings)
     definition = resolve_space(settings.space)
+    check_space_file_size(definition.space, description=definition.description)
     entry = get_strategy(settings.strategy)
     if settings.strategy_options:  # names first: a typo is one line before any data is read
         check_option_names(settings.strategy_options, entry.load_options_type(), entry.name)
@@ -121,10 +123,10 @@ def execute_search(prepared: PreparedSearch, *, reporter: Reporter | None = None
     run.lock()
     _ = run.db  # the trial database exists from the start, so even a run killed at once can be resumed
     run.write_json("settings.json", {**settings.to_dict(), "hasearch_version": __version__})
-    save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
-    record_identity(run, settings, load_space(run.file("space.yaml")))  # as resume will read it back
     problem = _problem(prepared.definition, prepared.data, settings, prepared.compute)
     try:
+        save_space(prepared.definition.space, run.file("space.yaml"), description=prepared.definition.description)
+        record_identity(run, settings, load_space(run.file("space.yaml")))  # as resume will read it back
         return _search_and_compare(run, problem, settings, prepared.entry, reporter or NullReporter(), resume=False)
     except RunNotWritable:
         raise  # the directory cannot be changed, and SQLite may not read it back after the failed write

@@ -85,6 +85,14 @@ def save_space(space: SearchSpace, path: str | Path, *, description: str | None 
     Path(path).write_text(dump_space(space, description=description))
 
 
+def check_space_file_size(space: SearchSpace, *, description: str | None = None) -> None:
+    """Refuse a space that, written out as a run's ``space.yaml``, :func:`load_space` would not
+    read back (a file that fits can still expand: one line per choice)."""
+    size = len(dump_space(space, description=description).encode())
+    if size > MAX_SPACE_BYTES:
+        raise SpaceError(f"space {space.name!r} takes {size:,} bytes written out, more than a run's space file may hold ({MAX_SPACE_BYTES:,}): give fewer choices")
+
+
 def dump_space(space: SearchSpace, *, description: str | None = None) -> str:
     """``space`` as a YAML string."""
     return yaml.safe_dump(space_to_dict(space, description=description), sort_keys=False)
