@@ -19,6 +19,7 @@ import torch
 from hasearch.device import is_out_of_memory, release_memory
 from hasearch.errors import TrialFailed
 from hasearch.problem import Problem
+from hasearch.store.run_dir import writing_file
 from hasearch.train.cost import count_macs, count_parameters
 from hasearch.train.trainer import EpochCallback, EpochReport, TrainState, train_child
 
@@ -106,8 +107,6 @@ def _load_checkpoint(model: torch.nn.Module, path: Path | None) -> TrainState:
 
 
 def _save_checkpoint(model: torch.nn.Module, state: TrainState, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     blob = {
         "model": model.state_dict(),
         "optimizer": state.optimizer,
@@ -115,5 +114,5 @@ def _save_checkpoint(model: torch.nn.Module, state: TrainState, path: Path) -> N
         "seconds": state.seconds,
         "history": [asdict(r) for r in state.history],
     }
-    torch.save(blob, tmp)
-    tmp.replace(path)
+    with writing_file(path) as tmp:
+        torch.save(blob, tmp)

@@ -29,7 +29,6 @@ Departures from the paper and its reference code (kaichen-z/DHA):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from torch import Tensor, nn
 
 from hasearch.dha.ops import OPERATIONS, apply_operation
 from hasearch.errors import UserError
+from hasearch.store.run_dir import writing_file
 
 IDENTITY = "Identity"
 
@@ -252,15 +252,8 @@ class AugmentationPolicy(nn.Module):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dict` as JSON at ``path`` (atomically: old file or new one)."""
-        target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        try:
+        with writing_file(Path(path)) as tmp:  # RunNotWritable (a UserError) naming the file
             tmp.write_text(json.dumps(self.to_dict(), indent=1))
-            os.replace(tmp, target)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            raise UserError(f"cannot write {str(target)!r} ({exc.strerror or exc})") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AugmentationPolicy:

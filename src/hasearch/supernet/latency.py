@@ -31,9 +31,10 @@ import torch
 from scipy.stats import spearmanr
 from torch import nn
 
-from hasearch.errors import UserError
+from hasearch.errors import RunNotWritable, UserError
 from hasearch.models.family import InputShape
 from hasearch.space import SearchSpace
+from hasearch.store.run_dir import writing_file
 from hasearch.supernet.resources import Signature
 
 WARMUP, REPEATS = 10, 15
@@ -213,17 +214,12 @@ class LatencyTable:
 
     def save(self) -> None:
         """Write the table to the cache (atomically)."""
-        tmp = self.path.with_name(self.path.name + ".tmp")
         entries = [{"layer": list(k), "ms": v} for k, v in sorted(self.entries.items(), key=repr)]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"key": self.key, "built": self.built, "scale": self.scale, "entries": entries}))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            raise UserError(
-                f"cannot write the latency table {str(self.path)!r} ({exc.strerror or exc}); "
-                "set XDG_CACHE_HOME to a writable folder"
-            ) from None
+            with writing_file(self.path) as tmp:
+                tmp.write_text(json.dumps({"key": self.key, "built": self.built, "scale": self.scale, "entries": entries}))
+        except RunNotWritable as exc:
+            raise UserError(f"{exc} (the latency table); set XDG_CACHE_HOME to a writable folder") from None
 
 
 def build_table(
