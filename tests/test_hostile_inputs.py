@@ -48,8 +48,20 @@ def test_reading_commands_refuse_an_out_over_a_file_of_a_run(
     reader: str, target: str, run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = snapshot(run)
-    assert "is a file of the run" in one_line_error(READERS[reader](run, str(run / target)), capsys)
+    assert "is a file in the run" in one_line_error(READERS[reader](run, str(run / target)), capsys)
     assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize("way", ["dot-dot", "symbolic link", "new file"])
+def test_reading_commands_refuse_a_way_round_into_a_run(
+    reader: str, way: str, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "link").symlink_to(run / "final")
+    out = {"dot-dot": run / "report" / ".." / "settings.json", "symbolic link": tmp_path / "link" / "model.pt", "new file": run / "new.ts"}[way]
+    before = snapshot(run)
+    assert "in the run" in one_line_error(READERS[reader](run, str(out)), capsys)  # before: settings.json, model.pt overwritten
+    assert snapshot(run) == before and not (run / "report").exists()
 
 
 @pytest.mark.parametrize("reader", list(READERS))
@@ -89,6 +101,9 @@ MISFITS = {
     "spec with a class count its names disagree with": (lambda run: _spec_edit(run, num_classes=3), "10 class names for 3 classes"),
     "spec with too few class names": (lambda run: _spec_edit(run, classes=["a"]), "1 class names for 10 classes"),
     "spec with a negative input size": (lambda run: _spec_edit(run, input_shape=[1, -1, 0]), "input shape"),
+    "spec with a huge input size": (lambda run: _spec_edit(run, input_shape=[1, 100000, 100000]), "input shape"),  # before: killed for memory
+    "spec with a word for a mean": (lambda run: _spec_edit(run, mean="x"), "mean x and std"),  # before: ValueError from torch
+    "spec with a NaN in the configuration": (lambda run: _spec_edit(run, config={"dropout": math.nan}), "is not a mapping of finite values"),
 }
 
 
@@ -350,3 +365,62 @@ def test_a_space_whose_run_file_could_not_be_read_back_is_refused_before_the_run
     argv = _search(tmp_path, "--dataset", "digits", "--space", str(space))
     assert "more than a run's space file may hold" in one_line_error(argv, capsys)
     assert not Path(argv[argv.index("--out") + 1]).exists()  # before: a run that resume could not read
+
+
+def test_paths_that_look_like_rich_markup_are_printed_as_they_are(
+    finished: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    monkeypatch.setenv("COLUMNS", "500")  # long temporary paths on one line
+
+    odd = tmp_path / "["
+    odd.mkdir()
+    run = odd / "r]"
+    shutil.copytree(finished, run)
+    Image.new("L", (8, 8)).save(odd / "x].png")
+    for argv in (["predict", str(run), str(odd / "x].png")], ["export", str(run), "--out", str(odd / "y].ts")],
+                 ["report", str(run)], ["compare", str(run), str(finished), "--out", str(odd / "c].html")], ["show", str(run)]):
+        assert main(argv) == 0, argv  # before: rich.errors.MarkupError ('[/...]' closes no tag)
+    printed = capsys.readouterr().out
+    assert "x].png" in printed and "y].ts" in printed and "c].html" in printed
+
+
+def test_sixteen_bit_images_keep_their_grey_levels_and_float_images_are_one_line(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from hasearch.data.sources import read_images
+    from hasearch.errors import DataError
+
+    levels = np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000
+    Image.fromarray(levels).save(tmp_path / "g16.png")
+    x = read_images([tmp_path / "g16.png"], size=(8, 8), channels=1)
+    assert float(x.mean()) == pytest.approx(float((levels / 65535).mean()), abs=1e-3)  # before: 0.997 (clipped at 255)
+    Image.fromarray(np.full((8, 8), 0.5, dtype=np.float32)).save(tmp_path / "f.tiff")
+    with pytest.raises(DataError, match="32-bit float pixels have no fixed range"):
+        read_images([tmp_path / "f.tiff"], size=(8, 8), channels=1)  # before: all zeros, silently
+
+
+def test_damaged_json_nested_deeply_and_damaged_latency_tables_are_handled(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (run / "best.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert "JSON nested too deeply" in one_line_error(["show", str(run)], capsys)  # before: RecursionError
+    from hasearch.catalog import resolve_space
+    from hasearch.supernet import latency_model
+    from hasearch.supernet.latency import cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    family = resolve_space("mbconv").family
+    for entries, scale in (({("stem",): -8.0}, 1.0), ({("stem",): 2.0}, math.nan)):
+        table = latency_model(family, (1, 8, 8), 10)
+        table.entries, table.scale, table.built = entries, scale, True
+        table.save()
+        reread = latency_model(family, (1, 8, 8), 10)
+        assert table.path.parent == cache_dir() and reread.entries == {} and not reread.built  # before: -8 ms or NaN predicted
+
+
+def test_a_data_set_too_small_to_train_on_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _npz(tmp_path, "three.npz", np.array([0, 1, 2]))
+    argv = ["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", data, "--budget", "3s", "--out", str(tmp_path / "run")]
+    assert "1 training images after the split (of 3); hasearch needs at least 8" in one_line_error(argv, capsys)  # before: BatchNorm traceback

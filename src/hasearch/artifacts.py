@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 
 from hasearch.catalog import definition_for
-from hasearch.data import DataSplits
+from hasearch.data import MAX_IMAGE_SIDE, DataSplits
 from hasearch.errors import RunDirError, SpaceError, damaged_file
 from hasearch.space import load_space
 from hasearch.store.run_dir import RunDir
@@ -68,12 +69,19 @@ def _check_spec(spec: Any) -> None:
     """ValueError unless the spec's shapes agree: a (channels, height, width) input, one class
     name per output and one mean and standard deviation per channel."""
     channels, height, width = (int(v) for v in spec["input_shape"])
-    if min(channels, height, width) < 1 or int(spec["num_classes"]) < 2:
+    if not (channels in (1, 3) and 1 <= min(height, width) and max(height, width) <= MAX_IMAGE_SIDE) or int(spec["num_classes"]) < 2:
         raise ValueError(f"input shape {spec['input_shape']} or {spec['num_classes']} classes")
     if len(spec["classes"]) != int(spec["num_classes"]):
         raise ValueError(f"{len(spec['classes'])} class names for {spec['num_classes']} classes")
-    if len(spec["mean"]) != channels or len(spec["std"]) != channels or min(map(float, spec["std"])) <= 0:
+    numbers = [*spec["mean"], *spec["std"]] if isinstance(spec["mean"], list) and isinstance(spec["std"], list) else None
+    if not numbers or len(numbers) != 2 * channels or not all(_finite(v) for v in numbers) or min(spec["std"]) <= 0:
         raise ValueError(f"mean {spec['mean']} and std {spec['std']} for {channels} channels")
+    if not isinstance(spec["config"], dict) or not all(_finite(v) for v in spec["config"].values() if isinstance(v, float)):
+        raise ValueError(f"config {str(spec['config'])[:120]} is not a mapping of finite values")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @contextmanager

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 
 def add_export_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,7 +37,7 @@ def cmd_export(args: argparse.Namespace, console: Console) -> int:
     from hasearch.export import export_model
 
     path, difference = export_model(args.dir, args.fmt, args.out)
-    console.print(f"wrote {path} ({args.fmt}; largest difference from the PyTorch model on random images: {difference:.1e})")
+    console.print(f"wrote {path} ({args.fmt}; largest difference from the PyTorch model on random images: {difference:.1e})", markup=False)
     return 0
 
 
@@ -46,18 +48,19 @@ def cmd_predict(args: argparse.Namespace, console: Console) -> int:
     if args.top < 1:
         raise UserError(f"--top must be >= 1, got {args.top}")
     predictions = predict_files(args.dir, args.images, top=args.top)
-    table = Table(title=f"predictions of {args.dir}")
+    table = Table(title=f"predictions of {escape(args.dir)}")  # paths and class names are the user's: no markup
     table.add_column("image")
     table.add_column("class (probability)")
     for prediction in predictions:
-        table.add_row(prediction.image, ", ".join(f"{name} ({p:.3f})" for name, p in prediction.ranked))
+        table.add_row(Text(prediction.image), Text(", ".join(f"{name} ({p:.3f})" for name, p in prediction.ranked)))
     console.print(table)
     converted = [p for p in predictions if p.converted]
     if converted:
         console.print(
             f"note: {len(converted)} of {len(predictions)} images differ from the model's input "
             f"({_shape(converted[0].input_shape)}) and were converted to it (bilinear resize, colour "
-            f"conversion), e.g. {converted[0].image} ({_shape(converted[0].stored_shape)})"
+            f"conversion), e.g. {converted[0].image} ({_shape(converted[0].stored_shape)})",
+            markup=False,
         )
     return 0
 
@@ -70,12 +73,12 @@ def _shape(shape: tuple[int, int, int]) -> str:
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from hasearch.report import write_report
 
-    console.print(f"wrote {write_report(args.dir, args.out)}")
+    console.print(f"wrote {write_report(args.dir, args.out)}", markup=False)
     return 0
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from hasearch.report.compare import write_comparison
 
-    console.print(f"wrote {write_comparison(args.dirs, args.out, force=args.force)}")
+    console.print(f"wrote {write_comparison(args.dirs, args.out, force=args.force)}", markup=False)
     return 0

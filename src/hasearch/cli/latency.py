@@ -9,6 +9,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from hasearch.data import MAX_IMAGE_SIDE
 from hasearch.errors import UserError
 
 _SHAPE = re.compile(r"^(\d{1,4})x(\d{1,4})x(\d{1,4})$")
@@ -33,6 +34,8 @@ def _shape(text: str) -> tuple[int, int, int]:
     if match is None or min(int(g) for g in match.groups()) < 1:
         raise UserError(f"--input {text!r} is not a shape CxHxW such as 3x32x32")
     c, h, w = (int(g) for g in match.groups())
+    if c not in (1, 3) or max(h, w) > MAX_IMAGE_SIDE:
+        raise UserError(f"--input {text!r}: images have 1 or 3 channels and sides of at most {MAX_IMAGE_SIDE} pixels")
     return c, h, w
 
 

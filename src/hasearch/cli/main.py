@@ -242,7 +242,7 @@ def cmd_demo(args: argparse.Namespace, console: Console) -> int:
         time_budget=parse_duration(args.budget),
         max_budget=args.epochs,
     )
-    console.print(f"demo: {settings.strategy} joint search of mbconv on mnist5k for {args.budget}, run in {out}")
+    console.print(f"demo: {settings.strategy} joint search of mbconv on mnist5k for {args.budget}, run in {out}", markup=False)
     return _search(settings, out, console)
 
 

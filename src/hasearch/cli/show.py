@@ -166,7 +166,7 @@ def derivation_table(phase: Mapping[str, Any]) -> Table:
     for d in phase["derivation"]:
         table.add_row(
             d["name"], f"{d['normalised_entropy']:.2f}", f"{d['null_threshold']:.2f}", str(d["updates"]),
-            _fmt(d["value"]), "learned" if d["learned"] else "baseline", _fmt(d["eq5_value"]),
+            Text(_fmt(d["value"])), "learned" if d["learned"] else "baseline", Text(_fmt(d["eq5_value"])),
             style="bold" if d["learned"] else "dim",
         )
     return table
@@ -197,7 +197,7 @@ def comparison_table(best: Mapping[str, Any]) -> Table:
         table.add_row(*row)
     errors = [f"{name}: {d['error']}" for name, d in (("baseline", base), ("found", found)) if d.get("error")]
     if errors:
-        table.caption = "; ".join(errors)
+        table.caption = escape("; ".join(errors))
     return table
 
 
@@ -250,7 +250,7 @@ def config_table(baseline: Mapping[str, Any], found: Mapping[str, Any]) -> Table
     for name in sorted(set(baseline) | set(found)):
         b, f = _fmt(baseline.get(name)), _fmt(found.get(name))
         style = "bold" if b != f else "dim"
-        table.add_row(name, b, f, style=style)
+        table.add_row(name, Text(b), Text(f), style=style)  # values are the user's words: no markup
     return table
 
 

@@ -148,7 +148,7 @@ def _read_images(
 
     def read(path: Path) -> np.ndarray:
         with _image(path) as img:
-            img = img.convert(mode)
+            img = _eight_bit(img, path).convert(mode)
             if img.size != (width, height):
                 img = img.resize((width, height), Image.Resampling.BILINEAR)
             return np.asarray(img, dtype=np.uint8)
@@ -164,7 +164,24 @@ def _read_images(
 
 def _channels(mode: str) -> int:
     """1 for Pillow's grey modes, else 3 (what the images are converted to)."""
-    return 1 if mode in ("L", "1", "I;16") else 3
+    return 1 if mode in ("L", "1", "F", *_SIXTEEN_BIT) else 3
+
+
+#: Largest image side a model's spec or ``latency --input`` may name (a damaged model.json
+#: asking for 100000 x 100000 pixels was killed by the kernel for memory).
+MAX_IMAGE_SIDE = 2048
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # Pillow opens 16-bit grey PNGs as I;16 or I
+
+
+def _eight_bit(img: Image.Image, path: Path) -> Image.Image:
+    """``img`` with 8 bits per channel. Pillow's own conversion of 16-bit grey clips every
+    value above 255 (a mid-grey 16-bit image became white); float pixels have no fixed range."""
+    if img.mode in _SIXTEEN_BIT:
+        grey = np.asarray(img, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(grey / 257.0), 0, 255).astype(np.uint8), "L")
+    if img.mode == "F":
+        raise DataError(f"cannot read image {str(path)!r}: 32-bit float pixels have no fixed range; save it with 8 or 16 bits per channel")
+    return img
 
 
 def stored_shapes(paths: Sequence[Path]) -> list[tuple[int, int, int]]:

@@ -67,6 +67,9 @@ class DataSplits:
         return Split(torch.cat([self.train.x, self.val.x]), torch.cat([self.train.y, self.val.y]))
 
 
+MIN_TRAIN_IMAGES = 8
+
+
 def make_splits(
     source: DataSource, *, seed: int = 0, val_fraction: float = 0.15, test_fraction: float = 0.2
 ) -> DataSplits:
@@ -81,6 +84,8 @@ def make_splits(
         test_set = loaded.test
     train_idx, val_idx = _stratified(pool.y, val_fraction / (1.0 - test_fraction), seed + 1)
     train, val = _subset(pool, train_idx), _subset(pool, val_idx)
+    if len(train.y) < MIN_TRAIN_IMAGES:  # BatchNorm cannot train on one image of 1x1 activations
+        raise DataError(f"{source.spec}: {len(train.y)} training images after the split (of {len(loaded.pool.y)}); hasearch needs at least {MIN_TRAIN_IMAGES}")
     mean, std = _channel_stats(train.x)
     norm = lambda s: Split((s.x - mean) / std, s.y)
     return DataSplits(

@@ -263,7 +263,7 @@ class AugmentationPolicy(nn.Module):
             data = json.loads(target.read_text())
         except FileNotFoundError:
             raise UserError(f"{str(target)!r} does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             kind = type(exc).__name__
             raise UserError(f"{str(target)!r} is not a readable JSON file ({kind})") from None
         try:

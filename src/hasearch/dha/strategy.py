@@ -16,6 +16,7 @@ images), with the learned policy saved as ``search/policy.json``.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -84,6 +85,7 @@ class DHAOptions:
         "hyper_lr": "step of log lr and log weight decay on their hypergradient (>= 0)",
         "held_batch": "Eq. 4's batch: next (the next step's) or fresh (an extra one)",
         "history_every": "steps between history entries",
+        "epochs": "length of the run in epochs of the training split (the schedules follow it; --budget still bounds the time)",
     }
 
     @property
@@ -117,8 +119,9 @@ class DHA(SingleRunStrategy):
         self.seed = seed
         check_components(self.options.components)
         o = self.options
-        if not 0.0 < o.search_fraction < 1.0 or not 0.0 <= (o.freeze_at or 0.0) <= 1.0 or o.policy_lr < 0 or o.hyper_lr < 0 or o.history_every < 1:
-            raise UserError("DHA needs 0 < search_fraction < 1, 0 <= freeze_at <= 1, policy_lr >= 0, hyper_lr >= 0 and history_every >= 1")
+        rates = o.policy_lr >= 0 and o.hyper_lr >= 0 and o.history_every >= 1 and (o.epochs is None or 0 < o.epochs < math.inf)
+        if not (0.0 < o.search_fraction < 1.0 and 0.0 <= (o.freeze_at or 0.0) <= 1.0 and rates):
+            raise UserError("DHA needs 0 < search_fraction < 1, 0 <= freeze_at <= 1, policy_lr >= 0, hyper_lr >= 0, history_every >= 1 and epochs > 0")
         if o.held_batch not in HELD_BATCHES:
             raise UserError(f"DHA's held_batch must be one of {', '.join(HELD_BATCHES)}, got {o.held_batch!r}")
 

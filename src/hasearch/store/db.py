@@ -146,7 +146,7 @@ class TrialDB:
         names = [d[0] for d in cur.description]
         try:
             return [_record(dict(zip(names, row, strict=True))) for row in cur.fetchall()]
-        except (ValueError, TypeError, KeyError) as exc:  # invalid JSON or a value of the wrong type
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # invalid JSON or a value of the wrong type
             raise RunDirError(f"{str(self.path)!r} holds a damaged trial record ({type(exc).__name__}: {exc})") from None
 
     def restart(self, trial_id: int) -> None:
@@ -171,7 +171,10 @@ class TrialDB:
 
     def get(self, key: str, default: Any = None) -> Any:
         row = self._conn.execute("SELECT value FROM documents WHERE key=?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        try:
+            return default if row is None else json.loads(row[0])
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise RunDirError(f"{str(self.path)!r} holds a damaged document {key!r} ({type(exc).__name__})") from None
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

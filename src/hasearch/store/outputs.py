@@ -2,19 +2,21 @@
 work, written whole or not at all (:func:`writing_file`, as a run's own files are), and never
 over a run's own files.
 
-A reading command must not change a run's results. Its ``--out`` may name any new file, or
-an existing regular file outside every run, or one of the files these commands write into
-a run by default (:data:`READER_OUTPUTS`); an existing file of a run (its settings, trial
-database, model weights, ...) is refused, as are directories and special files (a device,
-a FIFO), which a write would hang on, abort on or replace.
+A reading command must not change a run's results. Its ``--out`` may name any new file or
+existing regular file outside every run, or one of the files these commands write into a
+run by default (:data:`READER_OUTPUTS`); any other file in a run (its settings, trial
+database, model weights, or a new file beside them) is refused, as are directories and
+special files (a device, a FIFO), which a write would hang on, abort on or replace. The
+path is resolved first ('..', symbolic links), so neither leads into a run's own files.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hasearch.errors import UserError
-from hasearch.store.run_dir import DATABASE, enclosing_run, writing_file
+from hasearch.store.run_dir import enclosing_run, writing_file
 
 __all__ = ["READER_OUTPUTS", "output_file", "writing_file"]
 
@@ -33,7 +35,7 @@ def output_file(out: str | Path) -> Path:
     text = str(out)
     if not text.strip():
         raise UserError("--out is empty; give a file name")
-    path = Path(text)
+    path = Path(os.path.realpath(text))  # '..' and symbolic links resolved: the file a write would replace
     if path.is_dir():
         raise UserError(f"--out {text!r} is a directory; give a file name")
     if path.exists() and not path.is_file():
@@ -42,6 +44,9 @@ def output_file(out: str | Path) -> Path:
     if run is not None:
         inside = path.absolute().relative_to(run).as_posix()
         ours = inside in READER_OUTPUTS or inside.startswith(REPORT_FIGURES)
-        if not ours and (path.exists() or inside.startswith(DATABASE)):
-            raise UserError(f"--out {text!r} is a file of the run {str(run)!r}; choose another file")
+        if not ours:
+            raise UserError(
+                f"--out {text!r} is {'a file' if path.exists() else 'a new file'} in the run {str(run)!r}; "
+                f"a reading command writes only its own outputs there ({', '.join(sorted(READER_OUTPUTS))}, {REPORT_FIGURES}*.png)"
+            )
     return path

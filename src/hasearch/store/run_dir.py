@@ -174,6 +174,8 @@ class RunDir:
             raise RunDirError(f"{str(target)!r} does not exist") from None
         except json.JSONDecodeError as exc:
             raise RunDirError(f"{str(target)!r} is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise RunDirError(f"{str(target)!r} is damaged (JSON nested too deeply)") from None
         except (UnicodeDecodeError, IsADirectoryError) as exc:
             raise RunDirError(f"{str(target)!r} is not a JSON text file ({type(exc).__name__})") from None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -58,7 +59,10 @@ def cache_dir() -> Path:
     anything is measured, when a file stands where a folder of it must be."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     path = Path(root) / "hasearch" / "latency"
-    existing = next(p for p in (path, *path.parents) if p.exists())
+    try:
+        existing = next(p for p in (path, *path.parents) if p.exists())
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise UserError(f"the latency table's cache folder {str(path)[:200]!r} cannot be used ({exc.strerror or exc}); set XDG_CACHE_HOME") from None
     if not existing.is_dir():
         raise UserError(f"the latency table's cache folder {str(path)!r} cannot be made: {str(existing)!r} is not a folder; set XDG_CACHE_HOME")
     return path
@@ -206,10 +210,13 @@ class LatencyTable:
             data = json.loads(self.path.read_text())
             if data.get("key") != self.key:
                 return {}
-            self.built = bool(data.get("built", False))
-            self.scale = float(data.get("scale", 1.0))
-            return {tuple(e["layer"]): float(e["ms"]) for e in data["entries"]}
-        except (OSError, ValueError, KeyError, TypeError):
+            entries = {tuple(e["layer"]): float(e["ms"]) for e in data["entries"]}
+            scale = float(data.get("scale", 1.0))
+            if not (0 < scale < math.inf and all(0 < ms < math.inf for ms in entries.values())):
+                return {}  # a damaged table (NaN scale, negative times) would predict nonsense
+            self.built, self.scale = bool(data.get("built", False)), scale
+            return entries
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return {}  # no table yet, or an unreadable one: it is measured again
 
     def save(self) -> None:
