@@ -424,3 +424,15 @@ def test_a_data_set_too_small_to_train_on_is_one_line(tmp_path: Path, capsys: py
     data = _npz(tmp_path, "three.npz", np.array([0, 1, 2]))
     argv = ["search", "--space", "mobilenetv2", "--strategy", "nes", "--dataset", data, "--budget", "3s", "--out", str(tmp_path / "run")]
     assert "1 training images after the split (of 3); hasearch needs at least 8" in one_line_error(argv, capsys)  # before: BatchNorm traceback
+
+
+@pytest.mark.parametrize(
+    ("strategy", "space", "option", "message"),
+    [("dha", "darts", "policy_lr=1e308", "policy_lr and hyper_lr in [0, 10]"), ("dha", "darts", "epochs=0", "epochs > 0"),
+     ("autohas", "mbconv", "flops_beta=-1e308", "flops_beta in [-10, 0]")],
+)  # fmt: skip
+def test_single_run_options_far_out_of_range_are_one_line(
+    strategy: str, space: str, option: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["search", "--space", space, "--strategy", strategy, "--dataset", "digits", "--budget", "3s", "--option", option, "--out", str(tmp_path / "run")]
+    assert message in one_line_error(argv, capsys)  # before: an overflow or NaN-probability traceback mid-search

@@ -129,11 +129,11 @@ class AutoHAS(SingleRunStrategy):
         if self.options.reward_precision not in ("auto", *REWARD_PRECISIONS):
             raise UserError(f"AutoHAS reward precision must be auto, float32 or bfloat16, got {self.options.reward_precision!r}")
         o = self.options
-        ranges = 0 <= o.warmup < 1 and 0 <= o.baseline_momentum < 1 and o.flops_beta <= 0 and 0 < o.controller_lr <= 1 and o.val_batch >= 1
+        ranges = 0 <= o.warmup < 1 and 0 <= o.baseline_momentum < 1 and -10 <= o.flops_beta <= 0 and 0 < o.controller_lr <= 1 and o.val_batch >= 1
         counts = (o.max_steps is None or o.max_steps >= 1) and o.history_every >= 1 and 0 < o.checkpoint_seconds < math.inf
         if not (ranges and counts and (o.flops_target is None or 0 < o.flops_target < math.inf)):
             raise UserError(
-                "AutoHAS needs warmup and baseline_momentum in [0, 1), flops_beta <= 0, controller_lr in (0, 1], val_batch >= 1, "
+                "AutoHAS needs warmup and baseline_momentum in [0, 1), flops_beta in [-10, 0] (TuNAS: -0.07), controller_lr in (0, 1], val_batch >= 1, "
                 "max_steps >= 1, history_every >= 1, and positive finite checkpoint_seconds and flops_target"
             )
         self.seed = seed

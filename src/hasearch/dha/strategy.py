@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 CHECKPOINT = "search/dha_checkpoint.pt"
 
 
+MAX_STEP = 10.0  # policy_lr and hyper_lr: steps in logit and log space; 1e308 overflowed float32
+
+
 @dataclass(frozen=True)
 class DHAOptions:
     """What DHA searches and for how long.
@@ -119,9 +122,11 @@ class DHA(SingleRunStrategy):
         self.seed = seed
         check_components(self.options.components)
         o = self.options
-        rates = o.policy_lr >= 0 and o.hyper_lr >= 0 and o.history_every >= 1 and (o.epochs is None or 0 < o.epochs < math.inf)
+        rates = 0 <= o.policy_lr <= MAX_STEP and 0 <= o.hyper_lr <= MAX_STEP and o.history_every >= 1 and (o.epochs is None or 0 < o.epochs < math.inf)
         if not (0.0 < o.search_fraction < 1.0 and 0.0 <= (o.freeze_at or 0.0) <= 1.0 and rates):
-            raise UserError("DHA needs 0 < search_fraction < 1, 0 <= freeze_at <= 1, policy_lr >= 0, hyper_lr >= 0, history_every >= 1 and epochs > 0")
+            raise UserError(
+                f"DHA needs 0 < search_fraction < 1, 0 <= freeze_at <= 1, policy_lr and hyper_lr in [0, {MAX_STEP:g}], history_every >= 1 and epochs > 0"
+            )
         if o.held_batch not in HELD_BATCHES:
             raise UserError(f"DHA's held_batch must be one of {', '.join(HELD_BATCHES)}, got {o.held_batch!r}")
 
