@@ -436,3 +436,16 @@ def test_single_run_options_far_out_of_range_are_one_line(
 ) -> None:
     argv = ["search", "--space", space, "--strategy", strategy, "--dataset", "digits", "--budget", "3s", "--option", option, "--out", str(tmp_path / "run")]
     assert message in one_line_error(argv, capsys)  # before: an overflow or NaN-probability traceback mid-search
+
+
+@pytest.mark.parametrize(
+    ("images", "top", "message"),
+    [("x.png", 3, "images must be a non-empty list"), ([], 3, "images must be a non-empty list"),
+     (["x.png"], "3", "top must be an integer >= 1, got '3'"), (["x.png"], 0, "top must be an integer >= 1, got 0")],
+)  # fmt: skip
+def test_predict_in_python_names_a_wrong_images_or_top(finished: Path, images: object, top: object, message: str) -> None:
+    from hasearch.errors import UserError
+    from hasearch.export import predict_files
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        predict_files(finished, images, top=top)  # type: ignore[arg-type]  # before: read letter by letter, numpy's stack error, []
