@@ -26,6 +26,7 @@ from hasearch.comparison import (
     incumbent_notes,
     reusable_val_accuracy,
 )
+from hasearch.cores import sharing_cores
 from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.data.augment import cutout_note
 from hasearch.device import CPU, Compute, make_deterministic, resolve_compute
@@ -260,6 +261,7 @@ def _problem(definition: SpaceDefinition, data: DataSplits, settings: SearchSett
 def _search_and_compare(
     run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
 ) -> dict[str, Any]:
+    settings = sharing_cores(settings, reporter.log)
     if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
         torch.set_num_threads(settings.threads)
     make_deterministic(problem.compute)

@@ -71,7 +71,8 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--final-budget", "--final-epochs", dest="final_budget", type=_positive_float,
                    help="budget of the final retraining (default --max-budget)")
     p.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1)")
-    p.add_argument("--threads", type=int, help="CPU threads per training process (default: all cores in-process, cores / workers in a pool)")
+    p.add_argument("--threads", type=int, help="CPU threads per training process (default: all cores in-process, cores / workers in a pool; "
+                   "the cores left free when other processes keep some busy at the start)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N: where every trial, single-run search "
                    "and the final retraining train (default auto: CUDA when available, else the CPU)")
     p.add_argument("--precision", choices=PRECISIONS, default=None,
