@@ -43,3 +43,14 @@ def test_a_search_without_threads_trains_on_the_free_cores(monkeypatch: pytest.M
     for given in (SearchSettings(space="mbconv", dataset="digits", max_trials=1, threads=4),
                   SearchSettings(space="mbconv", dataset="digits", max_trials=1, executor="ray")):  # fmt: skip
         assert cores.sharing_cores(given, notes.append) == given and len(notes) == 1
+
+
+def test_a_search_leaves_the_callers_torch_threads_as_it_found_them(tmp_path: Path) -> None:
+    import torch
+
+    from hasearch.search import run_search
+
+    before = torch.get_num_threads()
+    settings = SearchSettings(space="mbconv", dataset="digits", max_trials=1, max_budget=1.0, threads=1, compare_baseline=False)
+    run_search(settings, str(tmp_path / "run"))
+    assert torch.get_num_threads() == before  # before: 1 for the rest of the process

@@ -100,7 +100,7 @@ def test_cli_options_reach_nes_and_are_saved_and_shown_with_the_run(tmp_path: Pa
         (["--strategy", "random", "--option", "samples=3"], "not an option of strategy 'random' (it takes no --option)"),
         (["--strategy", "dha", "--option", "hyper_lr"], "must be NAME=VALUE"),
         (["--strategy", "dha", "--option", "hyper_lr=1", "--option", "hyper_lr=2"], "--option hyper_lr is given twice"),
-        (["--strategy", "dha", "--option", "hyper_lr=-1"], "hyper_lr >= 0"),
+        (["--strategy", "dha", "--option", "hyper_lr=-1"], "policy_lr and hyper_lr in [0, 10]"),
     ],
 )
 def test_option_misuse_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:

@@ -13,8 +13,11 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+
+import torch
 
 from hasearch.settings import SearchSettings
 
@@ -63,3 +66,19 @@ def sharing_cores(settings: SearchSettings, log: Callable[[str], None]) -> Searc
         f"thread(s) per process instead of {settings.trial_threads} (threads that share cores wait on each other; --threads sets it)"
     )
     return replace(settings, threads=threads)
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``threads`` inside the block (None: left alone), and
+    what they were restored after it: a search run from Python leaves its caller's torch as
+    it found it."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import torch
 
 from hasearch import __version__
 from hasearch.analysis import rank_correlation
@@ -26,7 +25,7 @@ from hasearch.comparison import (
     incumbent_notes,
     reusable_val_accuracy,
 )
-from hasearch.cores import sharing_cores
+from hasearch.cores import sharing_cores, torch_threads
 from hasearch.data import DataSplits, make_splits, resolve_dataset
 from hasearch.data.augment import cutout_note
 from hasearch.device import CPU, Compute, make_deterministic, resolve_compute
@@ -262,8 +261,13 @@ def _search_and_compare(
     run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
 ) -> dict[str, Any]:
     settings = sharing_cores(settings, reporter.log)
-    if settings.threads is not None:  # in-process training: inline trials, single-run search, retraining
-        torch.set_num_threads(settings.threads)
+    with torch_threads(settings.threads):  # in-process training: inline trials, single-run search, retraining
+        return _search_then_compare(run, problem, settings, entry, reporter, resume=resume)
+
+
+def _search_then_compare(
+    run: RunDir, problem: Problem, settings: SearchSettings, entry: StrategyEntry, reporter: Reporter, *, resume: bool
+) -> dict[str, Any]:
     make_deterministic(problem.compute)
     if problem.compute.is_cuda:
         reporter.log(f"training on {problem.compute.describe()}")
