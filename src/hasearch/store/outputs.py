@@ -22,7 +22,7 @@ __all__ = ["READER_OUTPUTS", "output_file", "writing_file"]
 
 #: What the reading commands write into a run directory by default (relative to it), and
 #: the folder of the report's PNG copies.
-READER_OUTPUTS = frozenset({"report.html", "final/model.ts", "final/model.onnx"})
+READER_OUTPUTS = frozenset({"report.html", "comparison.html", "final/model.ts", "final/model.onnx"})
 REPORT_FIGURES = "report/"
 
 
