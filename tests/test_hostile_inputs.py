@@ -449,3 +449,14 @@ def test_predict_in_python_names_a_wrong_images_or_top(finished: Path, images: o
 
     with pytest.raises(UserError, match=re.escape(message)):
         predict_files(finished, images, top=top)  # type: ignore[arg-type]  # before: read letter by letter, numpy's stack error, []
+
+
+def test_a_space_of_the_wrong_kind_in_python_is_named() -> None:
+    from hasearch.catalog import resolve_space
+    from hasearch.space import load_space
+
+    with pytest.raises(TypeError, match="space must be a built-in space's name or a YAML file's path, got NoneType"):
+        resolve_space(None)  # type: ignore[arg-type]  # before: 'NoneType' object has no attribute 'endswith'
+    with pytest.raises(TypeError, match="path must be a str or Path, got int"):
+        load_space(3)  # type: ignore[arg-type]
+    assert resolve_space(Path("mbconv")).space.name == "mbconv"  # a Path names a built-in space as its string does

@@ -47,13 +47,16 @@ def builtin_space_names() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in _BUILTIN.iterdir() if p.name.endswith(".yaml"))
 
 
-def resolve_space(name_or_path: str, *, seed: int | None = None) -> SpaceDefinition:
+def resolve_space(name_or_path: str | Path, *, seed: int | None = None) -> SpaceDefinition:
     """A built-in space by name, or a space YAML file by path.
 
     Raises:
         SpaceError: unknown name, missing or malformed file, or a parameter that neither
             the model family nor the trainer understands.
     """
+    if not isinstance(name_or_path, str | Path):
+        raise TypeError(f"space must be a built-in space's name or a YAML file's path, got {type(name_or_path).__name__}")
+    name_or_path = str(name_or_path)
     if name_or_path in builtin_space_names():
         text = (_BUILTIN / f"{name_or_path}.yaml").read_text()
         data = yaml.safe_load(text)

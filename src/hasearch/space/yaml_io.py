@@ -57,6 +57,8 @@ def load_space(path: str | Path, *, seed: int | None = None) -> SearchSpace:
     Raises:
         SpaceError: if the file is missing, is not valid YAML, or breaks the schema.
     """
+    if not isinstance(path, str | Path):
+        raise TypeError(f"path must be a str or Path, got {type(path).__name__}")
     path = Path(path)
     if path.exists() and not path.is_file():
         raise SpaceError(f"space file {str(path)!r} is not a file")
