@@ -56,6 +56,7 @@ from hasearch.train.hparams import TrainingHyperparameters
 
 SINGLE_RUN_FINISHED = "single_run_search_finished"  # set when a single-run method returned its result
 
+
 @dataclass(frozen=True)
 class PreparedSearch:
     """A search whose every input was checked and whose data is loaded; nothing written yet."""
