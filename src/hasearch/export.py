@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -133,8 +134,9 @@ def predict_files(run_dir: str | Path, images: Sequence[str | Path], *, top: int
     and resized to the run's input shape, scaled to [0, 1]), with each file's stored shape."""
     if isinstance(images, str | Path) or not images:
         raise UserError(f"images must be a non-empty list of image files, got {images!r}")  # a string is not read letter by letter
-    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
         raise UserError(f"top must be an integer >= 1, got {top!r}")
+    top = int(top)
     net, spec = deployable(run_dir)
     channels, height, width = (int(v) for v in spec["input_shape"])
     paths = [Path(p) for p in images]

@@ -7,17 +7,20 @@ fail much later with a traceback far from its cause.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import fields
 from typing import Any
 
 from hasearch.errors import UserError
 
-_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+_KINDS: dict[str, tuple[type, ...]] = {"int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool,)}
+_PLAIN = {"int": int, "float": float}
 
 
 def check_field_kinds(instance: Any, *, owner: str = "") -> None:
     """Refuse a field whose value is not of its annotated plain kind (``None`` where the
-    annotation allows it; fields of other types are left to their owner).
+    annotation allows it; fields of other types are left to their owner). numpy scalars are
+    numbers like any other: they are stored as Python's ``int`` / ``float`` (JSON writes those).
 
     Raises:
         UserError: naming the field (prefixed by ``owner``), its kind and the value.
@@ -30,3 +33,6 @@ def check_field_kinds(instance: Any, *, owner: str = "") -> None:
             continue
         if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
             raise UserError(f"{owner}{f.name} must be {' or '.join(declared)}, got {value!r}")
+        if type(value) not in (int, float, str, bool):  # a numpy scalar: np.int64(3) -> 3, np.float32(0.5) -> 0.5
+            plain = next(_PLAIN[name] for name in declared if name in _PLAIN and isinstance(value, _KINDS[name]))
+            object.__setattr__(instance, f.name, plain(value))  # the frozen dataclass's own field

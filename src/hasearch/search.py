@@ -6,6 +6,8 @@ never leaves a half-made run behind and never touches an existing one.
 
 from __future__ import annotations
 
+import math
+import numbers
 import shutil
 import time
 from collections.abc import Callable
@@ -78,6 +80,8 @@ def prepare_search(settings: SearchSettings, out: str, *, log: Callable[[str], N
         UserError: unknown space/strategy/dataset, malformed space file, missing path, or
             an ``out`` directory that is not empty.
     """
+    if not isinstance(settings, SearchSettings):
+        raise TypeError(f"settings must be SearchSettings, got {type(settings).__name__}")
     RunDir.check_new(out)
     check_machine(settings)
     definition = resolve_space(settings.space)
@@ -156,27 +160,33 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
     Raises:
         UserError: if ``out`` is not a run, or the run cannot be reproduced.
     """
+    if more_time is not None and (isinstance(more_time, bool) or not isinstance(more_time, numbers.Real) or not 0 < more_time < math.inf):
+        raise UserError(f"more_time must be a positive finite number of seconds, got {more_time!r}")
     settings = check_resumable(out)
     check_machine_for_resume(out, settings)
     run = RunDir.open(out)
     run.lock()
-    if more_time is not None and run.db.get(SINGLE_RUN_FINISHED):
-        run.close()
-        raise RunDirError(
-            f"the {settings.strategy} search of {out} finished; a single-run search is not extended (its schedules "
-            "ended with its budget): resume without --budget to finish the run, or start a new run with a longer --budget"
-        )
-    if more_time is not None:
-        elapsed = float(run.db.get(ELAPSED, 0.0))
-        settings = replace(settings, time_budget=elapsed + more_time)
-    definition = definition_for(load_space(run.file("space.yaml")))
-    entry = get_strategy(settings.strategy)
-    data = make_splits(resolve_dataset(settings.dataset), seed=settings.split_seed)
-    try:
+    try:  # every failure below releases the run's lock
+        settings = _resumed_settings(run, out, settings, more_time)
+        definition = definition_for(load_space(run.file("space.yaml")))
+        entry = get_strategy(settings.strategy)
+        data = make_splits(resolve_dataset(settings.dataset), seed=settings.split_seed)
         problem = _problem(definition, data, settings, compute_for(settings, entry.make(_options(settings, definition, data))))
         return _search_and_compare(run, problem, settings, entry, reporter or NullReporter(), resume=True)
     finally:
         run.close()
+
+
+def _resumed_settings(run: RunDir, out: str, settings: SearchSettings, more_time: float | None) -> SearchSettings:
+    """The settings of a resumed segment: ``more_time`` seconds from now, if given."""
+    if more_time is None:
+        return settings
+    if run.db.get(SINGLE_RUN_FINISHED):
+        raise RunDirError(
+            f"the {settings.strategy} search of {out} finished; a single-run search is not extended (its schedules "
+            "ended with its budget): resume without --budget to finish the run, or start a new run with a longer --budget"
+        )
+    return replace(settings, time_budget=float(run.db.get(ELAPSED, 0.0)) + float(more_time))
 
 
 def _options(settings: SearchSettings, definition: SpaceDefinition, data: DataSplits) -> StrategyOptions:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+import numpy as np
 
 from hasearch.errors import UserError, damaged_file
 from hasearch.fieldkinds import check_field_kinds
@@ -159,8 +162,8 @@ class SearchSettings:
                 raise UserError(f"{name} must be a positive number, got {limit}")
         if self.target_macs is not None and self.target_latency is not None:
             raise UserError("give one target: --target-macs or --target-latency, not both")
-        if self.final_budget is not None and self.final_budget <= 0:
-            raise UserError(f"--final-budget must be positive, got {self.final_budget}")
+        if self.final_budget is not None and not 0 < self.final_budget < math.inf:
+            raise UserError(f"--final-budget must be a positive finite number, got {self.final_budget}")
         check_device_words(self.device, self.precision)
         if self.trials_per_gpu < 1:
             raise UserError(f"--trials-per-gpu must be >= 1, got {self.trials_per_gpu}")
@@ -173,9 +176,10 @@ class SearchSettings:
         for name, value in given.items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise UserError(f"--option name {name!r} is not a name (NAME=VALUE, e.g. hyper_lr=0.3)")
-            if not isinstance(value, str | int | float | bool):
+            if not isinstance(value, str | bool | numbers.Real):
                 raise UserError(f"--option {name}: value {value!r} is not a number, boolean or word")
-        object.__setattr__(self, "strategy_options", dict(given))
+        plain = {name: value.item() if isinstance(value, np.generic) else value for name, value in given.items()}  # numpy scalars as Python's
+        object.__setattr__(self, "strategy_options", plain)
 
     def check_budgets(self, *, train_size: int, batch_size: int) -> None:
         """Refuse budgets too small to train anything: less than one optimizer step (epochs;

@@ -24,6 +24,7 @@ Departures from seed 000 (README, "Departures"):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -123,6 +124,7 @@ class AutoHAS(SingleRunStrategy):
         self.options = AutoHASOptions() if options is None else options
         if not isinstance(self.options, AutoHASOptions):
             raise TypeError(f"options must be AutoHASOptions, got {type(self.options).__name__}")
+        self.options = dataclasses.replace(self.options)  # a copy: kinds are normalised on it, not on the caller's
         check_field_kinds(self.options, owner="AutoHAS option ")
         if self.options.mode not in MODES:
             raise UserError(f"AutoHAS mode must be one of {', '.join(MODES)}, got {self.options.mode!r}")

@@ -16,6 +16,7 @@ images), with the learned policy saved as ``search/policy.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -118,6 +119,7 @@ class DHA(SingleRunStrategy):
         self.options = DHAOptions() if options is None else options
         if not isinstance(self.options, DHAOptions):
             raise TypeError(f"options must be DHAOptions, got {type(self.options).__name__}")
+        self.options = dataclasses.replace(self.options)  # a copy: kinds are normalised on it, not on the caller's
         check_field_kinds(self.options, owner="DHA option ")
         self.seed = seed
         check_components(self.options.components)

@@ -28,6 +28,7 @@ Choices the paper leaves open (README, "Departures"):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -136,6 +137,7 @@ class NES(SingleRunStrategy):
         self.options = NESOptions() if options is None else options
         if not isinstance(self.options, NESOptions):
             raise TypeError(f"options must be NESOptions, got {type(self.options).__name__}")
+        self.options = dataclasses.replace(self.options)  # a copy: kinds are normalised on it, not on the caller's
         check_field_kinds(self.options, owner="NES option ")
         self.seed = seed
         o = self.options

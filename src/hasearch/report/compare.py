@@ -50,6 +50,8 @@ def summarise(path: str) -> RunSummary:
 def write_comparison(paths: Sequence[str], out: str | Path, *, force: bool = False) -> Path:
     """Compare runs (UserError when they differ in space or data set, unless ``force``, or
     when ``out`` may not be written: :func:`hasearch.store.outputs.output_file`)."""
+    if isinstance(paths, str | Path) or not paths:
+        raise UserError(f"give the run directories to compare as a non-empty list, got {paths!r}")  # not letter by letter
     path = output_file(out)
     runs = [summarise(p) for p in paths]
     problems = {(r.settings.space, r.settings.dataset) for r in runs}

@@ -32,6 +32,8 @@ def output_file(out: str | Path) -> Path:
     Raises:
         UserError: naming ``out`` and why it may not be written.
     """
+    if not isinstance(out, str | Path):
+        raise TypeError(f"out must be a file name (str or Path), got {type(out).__name__}")
     text = str(out)
     if not text.strip():
         raise UserError("--out is empty; give a file name")

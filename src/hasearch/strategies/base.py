@@ -53,6 +53,8 @@ def as_space(space: SearchSpace | CS.ConfigurationSpace) -> SearchSpace:
         return space
     if not isinstance(space, CS.ConfigurationSpace):
         raise TypeError(f"space must be a hasearch SearchSpace or a ConfigSpace ConfigurationSpace, got {type(space).__name__}")
+    if not list(space.values()):
+        raise ValueError("space: the ConfigurationSpace has no hyperparameters to search")
     return SearchSpace.from_configspace(space)
 
 
@@ -107,10 +109,16 @@ class Strategy(ABC):
         """
         if isinstance(loss, bool) or not isinstance(loss, numbers.Real):
             raise TypeError(f"tell: loss must be a real number (NaN or inf for a failed job), got {loss!r}")
+        if not isinstance(job, Job):
+            raise TypeError(f"tell: job must be a Job this strategy's ask returned, got {type(job).__name__}")
         if self.pending.get(job.job_id) is not job:
             raise ValueError(f"tell: job {job.job_id} is not pending in this strategy (told twice, or asked from another one)")
         del self.pending[job.job_id]
-        self._observe(job, worst_if_bad(float(loss)))
+        try:
+            value = float(loss)
+        except OverflowError:  # an integer beyond any float: as bad as a loss gets
+            value = math.inf
+        self._observe(job, worst_if_bad(value))
 
     @property
     def finished(self) -> bool:

@@ -13,6 +13,7 @@ instead: 81/27/9/6/5 for the same R; hasearch follows the Hyperband paper for ev
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 
@@ -26,12 +27,24 @@ class BracketPlan:
 
 
 def max_halvings(min_budget: float, max_budget: float, eta: int) -> int:
-    """s_max = floor(log_eta(max_budget / min_budget)), robust to float round-off."""
-    if not 0 < min_budget <= max_budget:
-        raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget}, {max_budget}")
-    if eta < 2:
-        raise ValueError(f"eta must be >= 2, got {eta}")
+    """s_max = floor(log_eta(max_budget / min_budget)), robust to float round-off.
+
+    Raises:
+        ValueError: budgets that are not 0 < min_budget <= max_budget < inf with a ratio a
+            float holds, or an eta that is not an integer >= 2.
+    """
+    numbers_ok = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in (min_budget, max_budget))
+    if not (numbers_ok and 0 < min_budget <= max_budget < math.inf and max_budget / min_budget < math.inf):
+        raise ValueError(f"need 0 < min_budget <= max_budget, both finite, got {min_budget!r}, {max_budget!r}")
+    eta = integral_eta(eta)
     return math.floor(math.log(max_budget / min_budget) / math.log(eta) + 1e-9)
+
+
+def integral_eta(eta: object) -> int:
+    """``eta`` as a Python int >= 2 (numpy integers too; ValueError otherwise)."""
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Integral) or eta < 2:
+        raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
+    return int(eta)
 
 
 def rung_budgets(min_budget: float, max_budget: float, eta: int, *, integer: bool = False) -> tuple[float, ...]:
@@ -40,7 +53,7 @@ def rung_budgets(min_budget: float, max_budget: float, eta: int, *, integer: boo
     With ``integer`` (epochs), budgets are rounded to whole numbers (at least 1), so a
     1..52 epoch range gives 2, 6, 17, 52 instead of 1.93, 5.78, 17.3, 52.
     """
-    s_max = max_halvings(min_budget, max_budget, eta)
+    s_max, eta = max_halvings(min_budget, max_budget, eta), integral_eta(eta)
     budgets = [max_budget * eta ** (k - s_max) for k in range(s_max + 1)]
     if integer:
         budgets = [max(1, round(b)) for b in budgets]
@@ -49,7 +62,7 @@ def rung_budgets(min_budget: float, max_budget: float, eta: int, *, integer: boo
 
 def hyperband_plans(min_budget: float, max_budget: float, eta: int, *, integer: bool = False) -> tuple[BracketPlan, ...]:
     """All brackets of one Hyperband iteration, most aggressive (s = s_max) first."""
-    s_max = max_halvings(min_budget, max_budget, eta)
+    s_max, eta = max_halvings(min_budget, max_budget, eta), integral_eta(eta)
     budgets = rung_budgets(min_budget, max_budget, eta, integer=integer)
     plans = []
     for s in range(s_max, -1, -1):

@@ -25,6 +25,7 @@ continuous bandwidth of a KDE on n points below by s / min(100, n + 1), the prio
 from __future__ import annotations
 
 import math
+import numbers
 
 import ConfigSpace as CS
 import numpy as np
@@ -41,7 +42,7 @@ def _check_model_settings(top_n_percent: float, num_samples: int, random_fractio
     """BOHB's settings in their meaningful ranges (HpBandSter accepts any value and fails later, or never learns)."""
     checks = (
         ("top_n_percent", top_n_percent, 0 < top_n_percent < 100, "in (0, 100)"),
-        ("num_samples", num_samples, isinstance(num_samples, int) and num_samples >= 1, "an integer >= 1"),
+        ("num_samples", num_samples, isinstance(num_samples, numbers.Integral) and 1 <= num_samples <= 100_000, "an integer in [1, 100000]"),
         ("random_fraction", random_fraction, 0 <= random_fraction <= 1, "in [0, 1]"),
         ("bandwidth_factor", bandwidth_factor, 0 < bandwidth_factor < math.inf, "positive and finite"),
         ("min_bandwidth", min_bandwidth, 0 < min_bandwidth < math.inf, "positive and finite"),
@@ -81,8 +82,8 @@ class KDESearcher(Searcher):
         adaptive_floor: float | None = None,
     ) -> None:
         super().__init__(space, seed=seed)
-        if adaptive_floor is not None and not adaptive_floor > 0:
-            raise ValueError(f"adaptive_floor must be positive, got {adaptive_floor}")
+        if adaptive_floor is not None and not 0 < adaptive_floor < math.inf:
+            raise ValueError(f"adaptive_floor must be positive and finite, got {adaptive_floor}")
         _check_model_settings(top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth)
         self.adaptive_floor = adaptive_floor
         self.hps = list(space.configspace.values())

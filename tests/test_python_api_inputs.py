@@ -1,0 +1,88 @@
+"""The Python API with arguments of the wrong kind or range (a fourth sweep, 281 calls): each
+fails with an exception naming the argument, numpy scalars count as numbers, and nothing the
+caller passed in is changed."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import ConfigSpace as CS
+import numpy as np
+import pytest
+
+from hasearch.catalog import resolve_space
+from hasearch.cli.main import main
+from hasearch.errors import UserError
+from hasearch.settings import SearchSettings
+from hasearch.strategies import BOHB, Hyperband, RandomSearch
+
+SPACE = resolve_space("mbconv").space
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "run"
+    argv = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--no-baseline", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_a_failed_resume_releases_the_run(finished: Path, tmp_path: Path) -> None:
+    from hasearch.search import resume_search
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    with pytest.raises(UserError, match="more_time must be a positive finite number of seconds, got -5"):
+        resume_search(str(run), more_time=-5)
+    resume_search(str(run))  # before: 'in use by another hasearch process' for the rest of the process
+
+
+def test_numpy_scalars_are_numbers() -> None:
+    from hasearch.autohas import AutoHAS, AutoHASOptions
+
+    settings = SearchSettings(space="mbconv", dataset="digits", max_trials=np.int64(2), seed=np.int64(3), max_budget=np.float32(2.5),
+                              strategy_options={"hyper_lr": np.float32(0.25)})  # fmt: skip
+    assert (type(settings.seed), type(settings.max_budget), type(settings.strategy_options["hyper_lr"])) == (int, float, float)
+    assert Hyperband(SPACE, min_budget=1, max_budget=9, eta=np.int64(3)).plans[0].budgets == (1.0, 3.0, 9.0)
+    BOHB(SPACE, min_budget=1, max_budget=9, num_samples=np.int64(8))
+    options = AutoHASOptions(val_batch=np.int64(64))
+    assert type(AutoHAS(options=options).options.val_batch) is int and type(options.val_batch) is np.int64  # the caller's: untouched
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [(lambda: Hyperband(SPACE, min_budget=1, max_budget=math.inf), ValueError, "both finite"),
+     (lambda: Hyperband(SPACE, min_budget=1e-300, max_budget=1e300), ValueError, "both finite"),
+     (lambda: Hyperband(SPACE, min_budget=1, max_budget=9, eta=math.nan), ValueError, "eta must be an integer >= 2"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, adaptive_floor=math.inf), ValueError, "adaptive_floor must be positive and finite"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, num_samples=10**12), ValueError, "num_samples must be an integer in [1, 100000]"),
+     (lambda: RandomSearch(CS.ConfigurationSpace()), ValueError, "no hyperparameters to search"),
+     (lambda: SearchSettings(space="mbconv", dataset="digits", max_trials=1, final_budget=math.nan), UserError, "--final-budget must be"),
+     (lambda: __import__("hasearch.search").search.run_search(None, "x"), TypeError, "settings must be SearchSettings, got NoneType")],
+)  # fmt: skip
+def test_arguments_out_of_range_are_named(make: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message.replace("[", r"\[").replace("]", r"\]")):
+        make()  # type: ignore[operator]  # before: OverflowError, MemoryError, scipy's domain error, ZeroDivisionError, ...
+
+
+def test_tell_names_a_job_that_is_not_one_and_takes_a_huge_loss_as_a_failure() -> None:
+    search = RandomSearch(SPACE, max_budget=1)
+    job = search.ask()
+    with pytest.raises(TypeError, match="tell: job must be a Job"):
+        search.tell(None, 0.5)  # type: ignore[arg-type]
+    search.tell(job, 10**400)  # before: OverflowError
+    assert not search.pending
+
+
+def test_readers_name_a_wrong_list_of_runs_or_out(finished: Path, tmp_path: Path) -> None:
+    from hasearch.export import export_model
+    from hasearch.report.compare import write_comparison
+
+    for paths in (str(finished), []):
+        with pytest.raises(UserError, match="non-empty list"):
+            write_comparison(paths, tmp_path / "c.html")  # type: ignore[arg-type]  # before: letter by letter, or a page of no runs
+    with pytest.raises(TypeError, match="out must be a file name"):
+        export_model(finished, "torchscript", out=5)  # type: ignore[arg-type]  # before: a file named 5
+    assert not (Path.cwd() / "5").exists()
