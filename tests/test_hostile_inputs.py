@@ -296,7 +296,7 @@ def _mbconv_space() -> object:
 @pytest.mark.parametrize(
     ("values", "message"),
     [({"top_n_percent": 200}, "top_n_percent must be in (0, 100)"), ({"random_fraction": 2}, "random_fraction must be in [0, 1]"),
-     ({"num_samples": 0}, "num_samples must be an integer >= 1"), ({"bandwidth_factor": -1.0}, "bandwidth_factor must be positive")],
+     ({"num_samples": 0}, "num_samples must be an integer in [1, 100000]"), ({"bandwidth_factor": -1.0}, "bandwidth_factor must be positive")],
 )  # fmt: skip
 def test_bohb_refuses_model_settings_outside_their_ranges(values: dict[str, float], message: str) -> None:
     from hasearch.strategies import BOHB

@@ -86,3 +86,26 @@ def test_readers_name_a_wrong_list_of_runs_or_out(finished: Path, tmp_path: Path
     with pytest.raises(TypeError, match="out must be a file name"):
         export_model(finished, "torchscript", out=5)  # type: ignore[arg-type]  # before: a file named 5
     assert not (Path.cwd() / "5").exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [(lambda: RandomSearch(SPACE, max_budget=None), ValueError, "max_budget must be positive and finite, got None"),
+     (lambda: RandomSearch(SPACE, seed=-1), ValueError, r"seed must be an integer in \[0, 2\*\*32\), got -1"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, num_samples=True), ValueError, "numbers, not booleans"),
+     (lambda: __import__("hasearch.space").space.BasisSet(SPACE).from_indices({"lr": 2.5}), Exception, "basis index 2.5 of lr"),
+     (lambda: __import__("hasearch.search").search.resume_search(None), TypeError, "run directory must be a path"),
+     (lambda: __import__("hasearch.search").search.run_search(SearchSettings(space="mbconv", dataset="digits", max_trials=1), None),
+      TypeError, "out must be a path")],
+)  # fmt: skip
+def test_arguments_of_the_wrong_kind_are_named(make: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        make()  # type: ignore[operator]  # before: comparison TypeErrors, numpy's seed error, pathlib's, 2.5 as an index
+
+
+def test_a_space_path_and_numpy_range_values_are_taken() -> None:
+    from hasearch.space.yaml_io import space_from_dict
+
+    assert SearchSettings(space=Path("mbconv"), dataset="digits", max_trials=1).space == "mbconv"
+    param = {"name": "lr", "role": "hyperparameter", "type": "float", "range": [np.float64(0.01), np.float32(0.5)]}
+    assert space_from_dict({"model": "mbconv", "parameters": [param]})["lr"].high == pytest.approx(0.5)

@@ -129,6 +129,8 @@ class SearchSettings:
     strategy_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if isinstance(self.space, os.PathLike):  # a space file given as a Path
+            object.__setattr__(self, "space", os.fspath(self.space))
         check_field_kinds(self)  # a number as a string, e.g. from an edited settings file
         self._check_strategy_options()
         if self.time_budget is None and self.max_trials is None:

@@ -10,6 +10,7 @@ probability-weighted sum of the basis for continuous hyperparameters (Eq. 5, C^h
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +87,7 @@ class BasisSet:
         values = dict(self.space.baseline if base is None else base)
         for name, i in indices.items():
             basis = self[name].values
-            if not 0 <= i < len(basis):  # a negative index would silently pick from the end
+            if isinstance(i, bool) or not isinstance(i, numbers.Integral) or not 0 <= i < len(basis):  # -1 would pick from the end
                 raise SpaceError(f"basis index {i!r} of {name} is outside [0, {len(basis)})")
             values[name] = basis[i]
         return _complete_with_inactive(self.space, values)

@@ -7,6 +7,7 @@ Every error names the file and the field at fault, e.g.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -252,12 +253,13 @@ def _parse_range(raw: Any, kind: Kind, where: str) -> tuple[float, float]:
         if isinstance(text, str) and _looks_numeric(text):
             raise SpaceError(f"{where}: 'range' value {text!r} is text in YAML 1.1; write a float with a dot and a signed exponent, e.g. 1.0e-3")
     ok = isinstance(raw, list) and len(raw) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in raw
+        isinstance(v, numbers.Real) and not isinstance(v, bool) for v in raw
     )
     if not ok or not raw[0] < raw[1]:
         raise SpaceError(f"{where}: 'range' needs two numbers [low, high] with low < high")
     if not all(math.isfinite(v) for v in raw):
         raise SpaceError(f"{where}: 'range' [{raw[0]}, {raw[1]}] must be finite")
+    raw = [v.item() if hasattr(v, "item") else v for v in raw]  # numpy scalars as Python numbers
     if not math.isfinite(raw[1] - raw[0]):
         raise SpaceError(f"{where}: 'range' [{raw[0]}, {raw[1]}] is wider than a float can hold")
     if kind is Kind.INT and not all(float(v).is_integer() for v in raw):

@@ -80,8 +80,10 @@ class Strategy(ABC):
     def __init__(
         self, space: SearchSpace | CS.ConfigurationSpace, *, seed: int = 0, start_with_baseline: bool = True
     ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
         self.space = as_space(space)
-        self.seed = seed
+        self.seed = int(seed)
         self._next_id = 0
         self.pending: dict[int, Job] = {}
         baseline = self.space.configuration(self.space.baseline)

@@ -40,6 +40,8 @@ _FLOOR = 1e-32
 
 def _check_model_settings(top_n_percent: float, num_samples: int, random_fraction: float, bandwidth_factor: float, min_bandwidth: float) -> None:
     """BOHB's settings in their meaningful ranges (HpBandSter accepts any value and fails later, or never learns)."""
+    if any(isinstance(v, bool) for v in (top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth)):
+        raise ValueError("BOHB's model settings are numbers, not booleans")
     checks = (
         ("top_n_percent", top_n_percent, 0 < top_n_percent < 100, "in (0, 100)"),
         ("num_samples", num_samples, isinstance(num_samples, numbers.Integral) and 1 <= num_samples <= 100_000, "an integer in [1, 100000]"),

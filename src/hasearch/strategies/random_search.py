@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import ConfigSpace as CS
 import numpy as np
@@ -29,7 +30,7 @@ class RandomSearch(Strategy):
         seed: int = 0,
         start_with_baseline: bool = True,
     ) -> None:
-        if not 0 < max_budget < math.inf:
+        if isinstance(max_budget, bool) or not isinstance(max_budget, numbers.Real) or not 0 < max_budget < math.inf:
             raise ValueError(f"max_budget must be positive and finite, got {max_budget!r}")
         super().__init__(space, seed=seed, start_with_baseline=start_with_baseline)
         self.max_budget = max_budget
