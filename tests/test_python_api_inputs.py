@@ -109,3 +109,20 @@ def test_a_space_path_and_numpy_range_values_are_taken() -> None:
     assert SearchSettings(space=Path("mbconv"), dataset="digits", max_trials=1).space == "mbconv"
     param = {"name": "lr", "role": "hyperparameter", "type": "float", "range": [np.float64(0.01), np.float32(0.5)]}
     assert space_from_dict({"model": "mbconv", "parameters": [param]})["lr"].high == pytest.approx(0.5)
+
+
+def test_the_last_loose_arguments_are_named(finished: Path) -> None:
+    from hasearch.errors import SpaceError
+    from hasearch.export import predict_files
+    from hasearch.space import BasisSet
+    from hasearch.space.yaml_io import dump_space
+
+    with pytest.raises(TypeError, match="start_with_baseline must be True or False, got 'no'"):
+        RandomSearch(SPACE, start_with_baseline="no")  # type: ignore[arg-type]  # before: taken as True
+    with pytest.raises(SpaceError, match="the probabilities of lr must be numbers"):
+        BasisSet(SPACE).derive({"lr": "abc"})  # type: ignore[dict-item]
+    for call in (lambda: BasisSet(None), lambda: dump_space(None)):  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="space must be a SearchSpace, got NoneType"):
+            call()
+    with pytest.raises(UserError, match="images must be a non-empty list"):
+        predict_files(finished, b"x.png")  # type: ignore[arg-type]  # before: bytes read as numbers

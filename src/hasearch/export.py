@@ -132,7 +132,7 @@ class Prediction:
 def predict_files(run_dir: str | Path, images: Sequence[str | Path], *, top: int = 3) -> list[Prediction]:
     """The ``top`` classes and probabilities of the run's model for each image file (read
     and resized to the run's input shape, scaled to [0, 1]), with each file's stored shape."""
-    if isinstance(images, str | Path) or not images:
+    if isinstance(images, str | bytes | Path) or not images:
         raise UserError(f"images must be a non-empty list of image files, got {images!r}")  # a string is not read letter by letter
     if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
         raise UserError(f"top must be an integer >= 1, got {top!r}")

@@ -65,6 +65,8 @@ class BasisSet:
     """The bases of all parameters of a space, in space order."""
 
     def __init__(self, space: SearchSpace) -> None:
+        if not isinstance(space, SearchSpace):
+            raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
         self.space = space
         self.bases: tuple[Basis, ...] = tuple(basis_of(p) for p in space.params)
         self._index = {b.param.name: i for i, b in enumerate(self.bases)}
@@ -122,7 +124,10 @@ def _complete_with_inactive(space: SearchSpace, values: Mapping[str, Any]) -> di
 
 
 def _check_probabilities(name: str, probs: Sequence[float], size: int) -> np.ndarray:
-    p = np.asarray(probs, dtype=float)
+    try:
+        p = np.asarray(probs, dtype=float)
+    except (TypeError, ValueError):
+        raise SpaceError(f"derive: the probabilities of {name} must be numbers, got {probs!r}") from None
     if p.shape != (size,):
         raise SpaceError(f"derive: {name} needs {size} probabilities, got shape {p.shape}")
     if np.any(p < 0) or not np.isclose(p.sum(), 1.0, atol=1e-4):

@@ -103,6 +103,8 @@ def dump_space(space: SearchSpace, *, description: str | None = None) -> str:
 
 def space_to_dict(space: SearchSpace, *, description: str | None = None) -> dict[str, Any]:
     """The schema form of ``space`` (plain Python types only)."""
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
     out: dict[str, Any] = {"name": space.name}
     if space.model is not None:
         out["model"] = space.model

@@ -82,6 +82,8 @@ class Strategy(ABC):
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        if not isinstance(start_with_baseline, bool):
+            raise TypeError(f"start_with_baseline must be True or False, got {start_with_baseline!r}")
         self.space = as_space(space)
         self.seed = int(seed)
         self._next_id = 0
