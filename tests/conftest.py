@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,22 @@ SHARED_CIFAR = next(
 @pytest.fixture(scope="session")
 def digits() -> DataSplits:
     return make_splits(resolve_dataset("digits"), seed=0)
+
+
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, *, trials: int = 1) -> Path:
+    """A finished random search of ``mbconv`` on digits: ``trials`` trials of one epoch, no
+    baseline (the run that hostile-input tests damage, edit and resume copies of)."""
+    from hasearch.cli.main import main
+
+    out = tmp_path_factory.mktemp("runs") / "run"
+    argv = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", str(trials), "--epochs", "1", "--no-baseline", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def copy_of(run: Path, tmp_path: Path) -> Path:
+    """A copy of ``run`` in ``tmp_path`` (for a test that changes it)."""
+    return Path(shutil.copytree(run, tmp_path / "run"))
 
 
 def snapshot(path: Path) -> dict[str, str]:

@@ -17,22 +17,17 @@ import pytest
 import torch
 
 from hasearch.cli.main import main
-from tests.conftest import one_line_error, snapshot
+from tests.conftest import copy_of, one_line_error, snapshot, tiny_run
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "run"
-    argv = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--no-baseline", "--out", str(out)]
-    assert main(argv) == 0
-    return out
+    return tiny_run(tmp_path_factory)
 
 
 @pytest.fixture()
 def run(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
-    return copy
+    return copy_of(finished, tmp_path)
 
 
 READERS = {

@@ -13,20 +13,17 @@ import numpy as np
 import pytest
 
 from hasearch.catalog import resolve_space
-from hasearch.cli.main import main
 from hasearch.errors import UserError
 from hasearch.settings import SearchSettings
 from hasearch.strategies import BOHB, Hyperband, RandomSearch
+from tests.conftest import tiny_run
 
 SPACE = resolve_space("mbconv").space
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "run"
-    argv = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "1", "--epochs", "1", "--no-baseline", "--out", str(out)]
-    assert main(argv) == 0
-    return out
+    return tiny_run(tmp_path_factory)
 
 
 def test_a_failed_resume_releases_the_run(finished: Path, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ cannot use, are one line and exit 2, and the run is left as it was."""
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,17 @@ from hasearch.cli.main import main
 from hasearch.errors import UserError
 from hasearch.execution import ray_executor
 from hasearch.resumption import IDENTITY_KEY
-from tests.conftest import one_line_error, snapshot
+from tests.conftest import copy_of, one_line_error, snapshot, tiny_run
 
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "run"
-    argv = ["search", "--space", "mbconv", "--dataset", "digits", "--trials", "2", "--epochs", "1", "--no-baseline", "--out", str(out)]
-    assert main(argv) == 0
-    return out
+    return tiny_run(tmp_path_factory, trials=2)
 
 
 @pytest.fixture()
 def run(finished: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(finished, copy)
-    return copy
+    return copy_of(finished, tmp_path)
 
 
 def _edit_settings(run: Path, **changes: Any) -> None:

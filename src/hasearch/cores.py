@@ -40,12 +40,11 @@ def busy_cores(*, samples: int = 5, interval: float = 0.02) -> int:
     return max(0, int(statistics.median(readings)) - 1)
 
 
-def free_threads(workers: int, *, cores: int | None = None, busy: int | None = None) -> int | None:
-    """Threads per training process when cores are busy: the free cores split between the
-    ``workers`` (at least 1); None when no core is busy (torch's default, or the pool's share
-    of all cores)."""
+def free_threads(workers: int, *, busy: int, cores: int | None = None) -> int | None:
+    """Threads per training process when ``busy`` cores are busy (:func:`busy_cores`): the
+    free cores split between the ``workers`` (at least 1); None when no core is busy (torch's
+    default, or the pool's share of all cores)."""
     cores = cores or os.cpu_count() or 1
-    busy = busy_cores() if busy is None else busy
     if busy <= 0 or cores <= 1:
         return None
     return max(1, (cores - busy) // max(1, workers))

@@ -7,14 +7,16 @@ fail much later with a traceback far from its cause.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
 
 from hasearch.errors import UserError
 
 _KINDS: dict[str, tuple[type, ...]] = {"int": (numbers.Integral,), "float": (numbers.Real,), "str": (str,), "bool": (bool,)}
 _PLAIN = {"int": int, "float": float}
+T = TypeVar("T")
 
 
 def check_field_kinds(instance: Any, *, owner: str = "") -> None:
@@ -36,3 +38,21 @@ def check_field_kinds(instance: Any, *, owner: str = "") -> None:
         if type(value) not in (int, float, str, bool):  # a numpy scalar: np.int64(3) -> 3, np.float32(0.5) -> 0.5
             plain = next(_PLAIN[name] for name in declared if name in _PLAIN and isinstance(value, _KINDS[name]))
             object.__setattr__(instance, f.name, plain(value))  # the frozen dataclass's own field
+
+
+def checked_options(options: T | None, kind: type[T], *, owner: str) -> T:
+    """A strategy's options: a copy of ``options`` (default ``kind()``) whose plain fields
+    hold their kinds (:func:`check_field_kinds`, normalised on the copy, never on the
+    caller's object).
+
+    Raises:
+        TypeError: ``options`` is not a ``kind``.
+        UserError: a field of the wrong kind, named with ``owner``.
+    """
+    if options is None:
+        options = kind()
+    if not isinstance(options, kind):
+        raise TypeError(f"options must be {kind.__name__}, got {type(options).__name__}")
+    copy = dataclasses.replace(options)  # type: ignore[type-var]
+    check_field_kinds(copy, owner=f"{owner} option ")
+    return copy

@@ -135,7 +135,8 @@ class SearchSettings:
         self._check_strategy_options()
         if self.time_budget is None and self.max_trials is None:
             raise UserError("give --budget and/or --trials to bound the search")
-        named = (("--budget", self.time_budget), ("--max-budget", self.max_budget), ("--checkpoint-every", self.checkpoint_seconds))
+        named = (("--budget", self.time_budget), ("--max-budget", self.max_budget), ("--checkpoint-every", self.checkpoint_seconds),
+                 ("--final-budget", self.final_budget))  # fmt: skip
         for name, value in named:
             if value is not None and not 0 < value < math.inf:
                 raise UserError(f"{name} must be a positive finite number, got {value}")
@@ -164,8 +165,6 @@ class SearchSettings:
                 raise UserError(f"{name} must be a positive number, got {limit}")
         if self.target_macs is not None and self.target_latency is not None:
             raise UserError("give one target: --target-macs or --target-latency, not both")
-        if self.final_budget is not None and not 0 < self.final_budget < math.inf:
-            raise UserError(f"--final-budget must be a positive finite number, got {self.final_budget}")
         check_device_words(self.device, self.precision)
         if self.trials_per_gpu < 1:
             raise UserError(f"--trials-per-gpu must be >= 1, got {self.trials_per_gpu}")

@@ -24,7 +24,6 @@ Departures from seed 000 (README, "Departures"):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -41,7 +40,7 @@ from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision
 from hasearch.autohas.history import History
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
-from hasearch.fieldkinds import check_field_kinds
+from hasearch.fieldkinds import checked_options
 from hasearch.loop import ELAPSED
 from hasearch.problem import Problem
 from hasearch.space import BasisSet, Role
@@ -121,11 +120,7 @@ class AutoHAS(SingleRunStrategy):
     """AutoHAS: weight-sharing supernet + REINFORCE controller over the unified basis."""
 
     def __init__(self, *, options: AutoHASOptions | None = None, seed: int = 0) -> None:
-        self.options = AutoHASOptions() if options is None else options
-        if not isinstance(self.options, AutoHASOptions):
-            raise TypeError(f"options must be AutoHASOptions, got {type(self.options).__name__}")
-        self.options = dataclasses.replace(self.options)  # a copy: kinds are normalised on it, not on the caller's
-        check_field_kinds(self.options, owner="AutoHAS option ")
+        self.options = checked_options(options, AutoHASOptions, owner="AutoHAS")
         if self.options.mode not in MODES:
             raise UserError(f"AutoHAS mode must be one of {', '.join(MODES)}, got {self.options.mode!r}")
         if self.options.reward_precision not in ("auto", *REWARD_PRECISIONS):

@@ -16,7 +16,6 @@ images), with the learned policy saved as ``search/policy.json``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from hasearch.dha.components import Stage, build_engine, check_components, stage
 from hasearch.dha.engine import HELD_BATCHES, DHAEngine
 from hasearch.dha.history import POLICY, DHAHistory
 from hasearch.errors import UserError
-from hasearch.fieldkinds import check_field_kinds
+from hasearch.fieldkinds import checked_options
 from hasearch.loop import ELAPSED
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
 from hasearch.supernet.elastic import recalibrate_bn
@@ -116,11 +115,7 @@ class DHA(SingleRunStrategy):
     supports_cuda = False  # the ISTA codes, Gumbel gates, policy and hypergradient tensors are CPU tensors
 
     def __init__(self, *, options: DHAOptions | None = None, seed: int = 0) -> None:
-        self.options = DHAOptions() if options is None else options
-        if not isinstance(self.options, DHAOptions):
-            raise TypeError(f"options must be DHAOptions, got {type(self.options).__name__}")
-        self.options = dataclasses.replace(self.options)  # a copy: kinds are normalised on it, not on the caller's
-        check_field_kinds(self.options, owner="DHA option ")
+        self.options = checked_options(options, DHAOptions, owner="DHA")
         self.seed = seed
         check_components(self.options.components)
         o = self.options

@@ -28,7 +28,6 @@ Choices the paper leaves open (README, "Departures"):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from hasearch.artifacts import load_weights, restoring
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scored_logits
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
-from hasearch.fieldkinds import check_field_kinds
+from hasearch.fieldkinds import checked_options
 from hasearch.loop import ELAPSED
 from hasearch.nes.coordinates import DIMENSIONS, OrderedCoordinates, dimension_names
 from hasearch.nes.estimator import Schedule, estimate, nes_update
@@ -134,11 +133,7 @@ class NES(SingleRunStrategy):
     """NES over the ordered architecture parameters of a space with an elastic supernet."""
 
     def __init__(self, *, options: NESOptions | None = None, seed: int = 0) -> None:
-        self.options = NESOptions() if options is None else options
-        if not isinstance(self.options, NESOptions):
-            raise TypeError(f"options must be NESOptions, got {type(self.options).__name__}")
-        self.options = dataclasses.replace(self.options)  # a copy: kinds are normalised on it, not on the caller's
-        check_field_kinds(self.options, owner="NES option ")
+        self.options = checked_options(options, NESOptions, owner="NES")
         self.seed = seed
         o = self.options
         if o.samples < 1 or o.weight_steps < 0 or o.updates < 1 or o.rho < 0 or o.eval_batch < 1 or (o.max_updates is not None and o.max_updates < 1):
