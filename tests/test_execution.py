@@ -163,3 +163,72 @@ def test_a_local_ray_does_not_outlive_its_killed_driver(tmp_path: Path) -> None:
     time.sleep(1.0)  # the watchdog polls every 0.5 s: let it see every process
     ray_processes = sorted(set(ray_processes) | set(_descendants(proc.pid)))
     assert _kill_and_survivors(proc, ray_processes) == []  # before: Ray's agents lived on for minutes
+
+
+def test_sigterm_stops_a_pool_search_at_once_with_one_line_and_the_run_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    args = ["--strategy", "random", "--trials", "6", "--epochs", "9", "--workers", "2", "--seed", "3"]
+    proc = subprocess.Popen([HASEARCH, *_search(out, *args)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    db = out / "trials.sqlite"
+    while (_finished(db) < 2 or not _finished(db, status="status = 'running'")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    assert proc.poll() is None, "the search ended before it could be stopped"
+    os.kill(proc.pid, signal.SIGTERM)  # `kill PID`: the driver only, as a service manager stops it
+    stopped_at = time.monotonic()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert time.monotonic() - stopped_at < 10  # the running trials are abandoned, not waited for
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("hasearch: terminated: continue the run with: hasearch resume ") and str(out) in last
+    assert "Traceback" not in stderr and "leaked" not in stderr
+    while any(_alive(pid) for pid in workers) and time.monotonic() - stopped_at < 10:
+        time.sleep(0.1)
+    assert [Path(f"/proc/{pid}/cmdline").read_text() for pid in workers if _alive(pid)] == []
+    assert main(["resume", str(out)]) == 0
+    assert [status for *_, status in _records(out)] == [TrialStatus.FINISHED.value] * 6
+
+
+def test_sigterm_in_process_is_an_interruption_and_the_previous_handler_comes_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hasearch.search
+
+    def terminated(prepared: object, *, reporter: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the search")
+
+    def not_main(signum: int, frame: object) -> None:
+        raise AssertionError("main() did not handle SIGTERM")
+
+    monkeypatch.setattr(hasearch.search, "execute_search", terminated)
+    previous = signal.signal(signal.SIGTERM, not_main)  # the caller's handler (and no SIGTERM of pytest)
+    try:
+        out = tmp_path / "run me"
+        assert main(_search(out, "--strategy", "random", "--trials", "1")) == 128 + signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is not_main
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith(f"hasearch: terminated: continue the run with: hasearch resume '{out}' (finished trials are kept")
+
+
+def test_ray_init_leaves_the_callers_sigterm_handler_in_place() -> None:
+    from hasearch.execution.ray_executor import _init_ray
+
+    class FakeRay:  # ray.init installs sys.exit(15) as the driver's SIGTERM handler
+        @staticmethod
+        def init(**kwargs: object) -> None:
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+
+    def callers(signum: int, frame: object) -> None:
+        raise AssertionError("unexpected SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, callers)
+    try:
+        _init_ray(FakeRay(), {"address": None})
+        assert signal.getsignal(signal.SIGTERM) is callers  # so `kill PID` stops a Ray search like any other
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -290,8 +290,8 @@ def _mbconv_space() -> object:
 
 @pytest.mark.parametrize(
     ("values", "message"),
-    [({"top_n_percent": 200}, "top_n_percent must be in (0, 100)"), ({"random_fraction": 2}, "random_fraction must be in [0, 1]"),
-     ({"num_samples": 0}, "num_samples must be an integer in [1, 100000]"), ({"bandwidth_factor": -1.0}, "bandwidth_factor must be positive")],
+    [({"top_n_percent": 200}, "top_n_percent must be a number in (0, 100)"), ({"random_fraction": 2}, "random_fraction must be a number in [0, 1]"),
+     ({"num_samples": 0}, "num_samples must be an integer in [1, 100000]"), ({"bandwidth_factor": -1.0}, "bandwidth_factor must be a positive")],
 )  # fmt: skip
 def test_bohb_refuses_model_settings_outside_their_ranges(values: dict[str, float], message: str) -> None:
     from hasearch.strategies import BOHB
@@ -303,7 +303,7 @@ def test_bohb_refuses_model_settings_outside_their_ranges(values: dict[str, floa
 def test_random_search_refuses_a_budget_of_nothing_and_a_space_of_the_wrong_kind() -> None:
     from hasearch.strategies import RandomSearch
 
-    with pytest.raises(ValueError, match="max_budget must be positive and finite, got 0"):
+    with pytest.raises(ValueError, match="max_budget must be a positive finite number, got 0"):
         RandomSearch(_mbconv_space(), max_budget=0)
     with pytest.raises(TypeError, match="space must be a hasearch SearchSpace or a ConfigSpace ConfigurationSpace, got NoneType"):
         RandomSearch(None)  # type: ignore[arg-type]  # before: AttributeError deep in ConfigSpace

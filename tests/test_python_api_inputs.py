@@ -53,7 +53,7 @@ def test_numpy_scalars_are_numbers() -> None:
     [(lambda: Hyperband(SPACE, min_budget=1, max_budget=math.inf), ValueError, "both finite"),
      (lambda: Hyperband(SPACE, min_budget=1e-300, max_budget=1e300), ValueError, "both finite"),
      (lambda: Hyperband(SPACE, min_budget=1, max_budget=9, eta=math.nan), ValueError, "eta must be an integer >= 2"),
-     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, adaptive_floor=math.inf), ValueError, "adaptive_floor must be positive and finite"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, adaptive_floor=math.inf), ValueError, "adaptive_floor must be None or a positive finite number"),
      (lambda: BOHB(SPACE, min_budget=1, max_budget=9, num_samples=10**12), ValueError, "num_samples must be an integer in [1, 100000]"),
      (lambda: RandomSearch(CS.ConfigurationSpace()), ValueError, "no hyperparameters to search"),
      (lambda: SearchSettings(space="mbconv", dataset="digits", max_trials=1, final_budget=math.nan), UserError, "--final-budget must be"),
@@ -87,9 +87,19 @@ def test_readers_name_a_wrong_list_of_runs_or_out(finished: Path, tmp_path: Path
 
 @pytest.mark.parametrize(
     ("make", "error", "message"),
-    [(lambda: RandomSearch(SPACE, max_budget=None), ValueError, "max_budget must be positive and finite, got None"),
+    [(lambda: RandomSearch(SPACE, max_budget=None), ValueError, "max_budget must be a positive finite number, got None"),
      (lambda: RandomSearch(SPACE, seed=-1), ValueError, r"seed must be an integer in \[0, 2\*\*32\), got -1"),
-     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, num_samples=True), ValueError, "numbers, not booleans"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, num_samples=True), ValueError, r"num_samples must be an integer in \[1, 100000\], got True"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, top_n_percent=None), ValueError, "top_n_percent must be a number in"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, random_fraction="0.3"), ValueError, "random_fraction must be a number in"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, bandwidth_factor=10**400), ValueError, "bandwidth_factor must be a positive finite number"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, min_bandwidth=None), ValueError, "min_bandwidth must be a positive finite number, got None"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, adaptive_floor="1"), ValueError, "adaptive_floor must be None or a positive"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, min_points_in_model="5"), ValueError, "min_points_in_model must be None or an integer >= 1, got '5'"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, min_points_in_model=-5), ValueError, "min_points_in_model must be None or an integer >= 1, got -5"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, min_points_in_model=2.5), ValueError, "min_points_in_model must be None or an integer >= 1, got 2.5"),
+     (lambda: BOHB(SPACE, min_budget=1, max_budget=9, integer_budgets="no"), TypeError, "integer_budgets must be True or False, got 'no'"),
+     (lambda: __import__("hasearch.space").space.BasisSet(SPACE).derive(None), TypeError, "derive: probabilities must be a mapping"),
      (lambda: __import__("hasearch.space").space.BasisSet(SPACE).from_indices({"lr": 2.5}), Exception, "basis index 2.5 of lr"),
      (lambda: __import__("hasearch.search").search.resume_search(None), TypeError, "run directory must be a path"),
      (lambda: __import__("hasearch.search").search.run_search(SearchSettings(space="mbconv", dataset="digits", max_trials=1), None),
@@ -110,7 +120,7 @@ def test_a_space_path_and_numpy_range_values_are_taken() -> None:
 
 def test_the_last_loose_arguments_are_named(finished: Path) -> None:
     from hasearch.errors import SpaceError
-    from hasearch.export import predict_files
+    from hasearch.export import export_model, predict_files
     from hasearch.space import BasisSet
     from hasearch.space.yaml_io import dump_space
 
@@ -123,3 +133,12 @@ def test_the_last_loose_arguments_are_named(finished: Path) -> None:
             call()
     with pytest.raises(UserError, match="images must be a non-empty list"):
         predict_files(finished, b"x.png")  # type: ignore[arg-type]  # before: bytes read as numbers
+    from hasearch.report import write_report
+
+    for call in (lambda: export_model(None, "torchscript"), lambda: write_report(None)):  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="run directory must be a path"):
+            call()  # before: pathlib's "expected str, bytes or os.PathLike object"
+    with pytest.raises(UserError, match=r"unknown export format \['onnx'\]"):
+        export_model(finished, ["onnx"])  # type: ignore[arg-type]  # before: unhashable type
+    with pytest.raises(TypeError, match="each image must be a path"):
+        predict_files(finished, [None])  # type: ignore[list-item]

@@ -24,6 +24,7 @@ from hasearch.artifacts import load_final_model
 from hasearch.data.sources import read_images, stored_shapes
 from hasearch.errors import UserError
 from hasearch.store.outputs import output_file, writing_file
+from hasearch.store.run_dir import as_path
 
 CHECK_IMAGES = 8  # random inputs the exported file is checked on
 TOLERANCE = 1e-4
@@ -56,9 +57,9 @@ def export_model(run_dir: str | Path, fmt: str, out: str | Path | None = None) -
         UserError: unknown format, a missing extra, an ``out`` that may not be written
             (:func:`hasearch.store.outputs.output_file`), or outputs that differ by more than 1e-4.
     """
-    if fmt not in EXPORTERS:
+    if not isinstance(fmt, str) or fmt not in EXPORTERS:
         raise UserError(f"unknown export format {fmt!r} (known: {', '.join(EXPORTERS)})")
-    path = output_file(Path(run_dir) / "final" / f"model.{SUFFIXES[fmt]}" if out is None else out)
+    path = output_file(as_path(run_dir, "run directory") / "final" / f"model.{SUFFIXES[fmt]}" if out is None else out)
     net, spec = deployable(run_dir)
     example = torch.rand(CHECK_IMAGES, *spec["input_shape"], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -139,7 +140,7 @@ def predict_files(run_dir: str | Path, images: Sequence[str | Path], *, top: int
     top = int(top)
     net, spec = deployable(run_dir)
     channels, height, width = (int(v) for v in spec["input_shape"])
-    paths = [Path(p) for p in images]
+    paths = [as_path(p, "each image") for p in images]
     stored = stored_shapes(paths)
     x = read_images(paths, size=(height, width), channels=channels)
     with torch.no_grad():

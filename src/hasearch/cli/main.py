@@ -22,6 +22,7 @@ from hasearch.cli.export import add_export_parsers
 from hasearch.cli.latency import add_latency_parser
 from hasearch.cli.progress import RichReporter
 from hasearch.cli.show import show_run
+from hasearch.cli.stopping import report_stop, resumable, sigterm_as_interrupt
 from hasearch.data.sources import BUILTIN
 from hasearch.errors import UserError
 from hasearch.settings import BUDGET_UNITS, EXECUTORS, PRECISIONS, SearchSettings, parse_duration
@@ -185,7 +186,7 @@ def _search(settings: SearchSettings, out: str, console: Console) -> int:
     from hasearch.search import execute_search, prepare_search  # torch is imported only to search
 
     prepared = prepare_search(settings, out, log=lambda text: print(f"hasearch: {text}", file=sys.stderr))  # every check first
-    with RichReporter() as reporter:
+    with resumable(out), RichReporter() as reporter:
         execute_search(prepared, reporter=reporter)
     show_run(out, console)
     return 0
@@ -199,7 +200,7 @@ def cmd_resume(args: argparse.Namespace, console: Console) -> int:
     from hasearch.search import resume_search
 
     more = parse_duration(args.budget) if args.budget is not None else None
-    with RichReporter() as reporter:  # draws nothing before the first task: a damaged run is one line
+    with resumable(args.dir), RichReporter() as reporter:  # draws nothing before the first task: a damaged run is one line
         resume_search(args.dir, more_time=more, reporter=reporter)
     show_run(args.dir, console)
     return 0
@@ -252,16 +253,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     try:
         args = build_parser().parse_args(argv)
-        return int(args.handler(args, console))
+        with sigterm_as_interrupt():
+            return int(args.handler(args, console))
     except UserError as exc:
         message = " ".join(str(exc).split())
         if len(message) > MAX_MESSAGE:  # a value quoted from a YAML alias bomb was 5.2 MB
             message = f"{message[:MAX_MESSAGE]}... ({len(message):,} characters)"
         print(f"hasearch: error: {message}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hasearch: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        return report_stop(stop)
     except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as RuntimeError
         if not isinstance(exc, MemoryError) and "can't allocate memory" not in str(exc):
             raise

@@ -103,5 +103,18 @@ class ProcessPoolTrialExecutor:
         return results
 
     def shutdown(self) -> None:
+        """Stop the pool. Trials still running (only when the search was interrupted: the
+        loop waits for running trials otherwise) are abandoned, their workers killed at once;
+        ``hasearch resume`` runs them again."""
+        if self._futures:
+            self._kill_workers()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._futures.clear()
+
+    def _kill_workers(self) -> None:
+        kill_workers = getattr(self._pool, "kill_workers", None)  # Python >= 3.14
+        if kill_workers is not None:
+            kill_workers()
+            return
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):  # no public way before 3.14
+            process.kill()

@@ -10,7 +10,9 @@ shared file system.
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -38,13 +40,22 @@ def check_ray_address(address: str) -> None:
 
 def _init_ray(ray: Any, kwargs: dict[str, Any]) -> None:
     """``ray.init``; a cluster address that accepts connections but is no Ray cluster (a
-    proxy, another service) fails after Ray's own retries (about 20 s) with one line."""
+    proxy, another service) fails after Ray's own retries (about 20 s) with one line.
+
+    ``ray.init`` replaces the driver's SIGTERM handler (by ``sys.exit(15)`` behind a native
+    handler that prints a stack dump): the caller's handler is put back, so ``kill PID``
+    stops a Ray search as it stops any other (``hasearch.cli.stopping``)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    caller_handler = signal.getsignal(signal.SIGTERM) if in_main_thread else None
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
         if kwargs.get("address") is None:
             raise
         raise UserError(f"--address {kwargs['address']!r}: no Ray cluster answers there ({str(exc).splitlines()[0]})") from None
+    finally:
+        if caller_handler is not None:
+            signal.signal(signal.SIGTERM, caller_handler)
 
 
 class _TrialActor:

@@ -35,6 +35,7 @@ from hasearch.space import load_space
 from hasearch.store import RunDir
 from hasearch.store.outputs import output_file, writing_file
 from hasearch.store.records import TrialRecord
+from hasearch.store.run_dir import as_path
 
 FIGURES = "report"  # folder of the PNG copies in the run directory
 HISTORY_PLOTS = ("search/nes.png", "autohas/probabilities.png")
@@ -48,7 +49,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         UserError: a damaged run, or an ``out`` that may not be written
             (:func:`hasearch.store.outputs.output_file`).
     """
-    path = output_file(Path(run_dir) / "report.html" if out is None else out)
+    path = output_file(as_path(run_dir, "run directory") / "report.html" if out is None else out)
     run = RunDir.open(run_dir, read_only=True)
     try:
         sections = _sections(run, str(run_dir))

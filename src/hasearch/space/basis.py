@@ -100,6 +100,8 @@ class BasisSet:
         Parameters without a probability vector take their value in ``base`` (default:
         the space's baseline).
         """
+        if not isinstance(probabilities, Mapping):
+            raise TypeError(f"derive: probabilities must be a mapping of parameter names to vectors, got {type(probabilities).__name__}")
         unknown = set(probabilities) - set(self._index)
         if unknown:
             raise SpaceError(f"derive: unknown parameter {min(unknown)!r}")

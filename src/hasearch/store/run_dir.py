@@ -47,7 +47,7 @@ def writing_file(path: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _as_path(value: object, what: str) -> Path:
+def as_path(value: object, what: str) -> Path:
     """``value`` as a Path; TypeError naming ``what`` for anything that is not a path."""
     if not isinstance(value, str | os.PathLike):
         raise TypeError(f"{what} must be a path (str or Path), got {type(value).__name__}")
@@ -92,7 +92,7 @@ class RunDir:
     @classmethod
     def check_new(cls, path: str | Path) -> Path:
         """Raise RunDirError unless ``path`` is absent or an empty directory."""
-        path = _as_path(path, "out")
+        path = as_path(path, "out")
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             what = "holds another run" if (path / SETTINGS).exists() else "is not empty"
             raise RunDirError(f"--out {str(path)!r} {what}; choose a new directory (or `hasearch resume` it)")
@@ -118,7 +118,7 @@ class RunDir:
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> RunDir:
         """An existing run; ``read_only`` for commands that only read it (nothing is written)."""
-        path = _as_path(path, "run directory")
+        path = as_path(path, "run directory")
         if path.exists() and not path.is_dir():
             raise RunDirError(f"{str(path)!r} is a file, not a run directory")
         if not path.is_dir():

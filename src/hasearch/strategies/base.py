@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ConfigSpace as CS
 from torch import nn
 
+from hasearch.checks import require_bool
 from hasearch.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -82,8 +83,7 @@ class Strategy(ABC):
     ) -> None:
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
             raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
-        if not isinstance(start_with_baseline, bool):
-            raise TypeError(f"start_with_baseline must be True or False, got {start_with_baseline!r}")
+        require_bool("start_with_baseline", start_with_baseline)
         self.space = as_space(space)
         self.seed = int(seed)
         self._next_id = 0

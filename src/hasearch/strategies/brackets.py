@@ -16,6 +16,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
+from hasearch.checks import require_bool
+
 
 @dataclass(frozen=True)
 class BracketPlan:
@@ -62,6 +64,7 @@ def rung_budgets(min_budget: float, max_budget: float, eta: int, *, integer: boo
 
 def hyperband_plans(min_budget: float, max_budget: float, eta: int, *, integer: bool = False) -> tuple[BracketPlan, ...]:
     """All brackets of one Hyperband iteration, most aggressive (s = s_max) first."""
+    require_bool("integer_budgets", integer)
     s_max, eta = max_halvings(min_budget, max_budget, eta), integral_eta(eta)
     budgets = rung_budgets(min_budget, max_budget, eta, integer=integer)
     plans = []

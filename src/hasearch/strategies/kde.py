@@ -25,13 +25,13 @@ continuous bandwidth of a KDE on n points below by s / min(100, n + 1), the prio
 from __future__ import annotations
 
 import math
-import numbers
 
 import ConfigSpace as CS
 import numpy as np
 from scipy.stats import truncnorm
 from statsmodels.nonparametric.kernel_density import KDEMultivariate
 
+from hasearch.checks import require_number
 from hasearch.space import Kind, SearchSpace
 from hasearch.strategies.searchers import Searcher
 
@@ -40,18 +40,11 @@ _FLOOR = 1e-32
 
 def _check_model_settings(top_n_percent: float, num_samples: int, random_fraction: float, bandwidth_factor: float, min_bandwidth: float) -> None:
     """BOHB's settings in their meaningful ranges (HpBandSter accepts any value and fails later, or never learns)."""
-    if any(isinstance(v, bool) for v in (top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth)):
-        raise ValueError("BOHB's model settings are numbers, not booleans")
-    checks = (
-        ("top_n_percent", top_n_percent, 0 < top_n_percent < 100, "in (0, 100)"),
-        ("num_samples", num_samples, isinstance(num_samples, numbers.Integral) and 1 <= num_samples <= 100_000, "an integer in [1, 100000]"),
-        ("random_fraction", random_fraction, 0 <= random_fraction <= 1, "in [0, 1]"),
-        ("bandwidth_factor", bandwidth_factor, 0 < bandwidth_factor < math.inf, "positive and finite"),
-        ("min_bandwidth", min_bandwidth, 0 < min_bandwidth < math.inf, "positive and finite"),
-    )
-    for name, value, ok, allowed in checks:
-        if not ok:
-            raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    require_number("top_n_percent", top_n_percent, "a number in (0, 100)", lambda v: 0 < v < 100)
+    require_number("num_samples", num_samples, "an integer in [1, 100000]", lambda v: 1 <= v <= 100_000, integer=True)
+    require_number("random_fraction", random_fraction, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+    require_number("bandwidth_factor", bandwidth_factor, "a positive finite number", lambda v: 0 < v < math.inf)
+    require_number("min_bandwidth", min_bandwidth, "a positive finite number", lambda v: 0 < v < math.inf)
 
 
 class KDESearcher(Searcher):
@@ -84,13 +77,15 @@ class KDESearcher(Searcher):
         adaptive_floor: float | None = None,
     ) -> None:
         super().__init__(space, seed=seed)
-        if adaptive_floor is not None and not 0 < adaptive_floor < math.inf:
-            raise ValueError(f"adaptive_floor must be positive and finite, got {adaptive_floor}")
+        if adaptive_floor is not None:
+            require_number("adaptive_floor", adaptive_floor, "None or a positive finite number", lambda v: 0 < v < math.inf)
+        if min_points_in_model is not None:
+            require_number("min_points_in_model", min_points_in_model, "None or an integer >= 1", lambda v: v >= 1, integer=True)
         _check_model_settings(top_n_percent, num_samples, random_fraction, bandwidth_factor, min_bandwidth)
         self.adaptive_floor = adaptive_floor
         self.hps = list(space.configspace.values())
         d = len(self.hps)
-        self.min_points = max(d + 1, min_points_in_model or 0)
+        self.min_points = max(d + 1, int(min_points_in_model or 0))
         self.top_n_percent = top_n_percent
         self.num_samples = num_samples
         self.random_fraction = random_fraction

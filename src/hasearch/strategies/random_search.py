@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import ConfigSpace as CS
 import numpy as np
 
+from hasearch.checks import require_number
 from hasearch.space import SearchSpace
 from hasearch.strategies.base import Job, Strategy
 
@@ -30,8 +30,7 @@ class RandomSearch(Strategy):
         seed: int = 0,
         start_with_baseline: bool = True,
     ) -> None:
-        if isinstance(max_budget, bool) or not isinstance(max_budget, numbers.Real) or not 0 < max_budget < math.inf:
-            raise ValueError(f"max_budget must be positive and finite, got {max_budget!r}")
+        require_number("max_budget", max_budget, "a positive finite number", lambda v: 0 < v < math.inf)
         super().__init__(space, seed=seed, start_with_baseline=start_with_baseline)
         self.max_budget = max_budget
         self._rng = np.random.default_rng(seed)
