@@ -80,7 +80,7 @@ def test_readers_name_a_wrong_list_of_runs_or_out(finished: Path, tmp_path: Path
     for paths in (str(finished), []):
         with pytest.raises(UserError, match="non-empty list"):
             write_comparison(paths, tmp_path / "c.html")  # type: ignore[arg-type]  # before: letter by letter, or a page of no runs
-    with pytest.raises(TypeError, match="out must be a file name"):
+    with pytest.raises(TypeError, match="out must be a path"):
         export_model(finished, "torchscript", out=5)  # type: ignore[arg-type]  # before: a file named 5
     assert not (Path.cwd() / "5").exists()
 

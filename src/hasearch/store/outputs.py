@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from hasearch.errors import UserError
-from hasearch.store.run_dir import enclosing_run, writing_file
+from hasearch.store.run_dir import as_path, enclosing_run, writing_file
 
 __all__ = ["READER_OUTPUTS", "output_file", "writing_file"]
 
@@ -32,9 +32,7 @@ def output_file(out: str | Path) -> Path:
     Raises:
         UserError: naming ``out`` and why it may not be written.
     """
-    if not isinstance(out, str | Path):
-        raise TypeError(f"out must be a file name (str or Path), got {type(out).__name__}")
-    text = str(out)
+    text = str(as_path(out, "out"))
     if not text.strip():
         raise UserError("--out is empty; give a file name")
     path = Path(os.path.realpath(text))  # '..' and symbolic links resolved: the file a write would replace
