@@ -118,3 +118,20 @@ def test_a_finished_single_run_search_is_not_extended_but_can_be_finished(tmp_pa
     assert main(["resume", str(out)]) == 0
     assert "the search finished before, then the final retraining" in " ".join(capsys.readouterr().err.split())
     assert (out / "best.json").exists()
+
+
+def test_show_says_whether_an_unfinished_run_is_running_or_can_be_resumed(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hasearch.store import RunDir
+
+    (run / "best.json").unlink()  # as a run stopped before its result
+    before = snapshot(run)
+    holder = RunDir.open(run)
+    holder.lock()  # a search or resume in progress holds it
+    try:
+        assert main(["show", str(run)]) == 0
+        assert "search running (another hasearch process holds the run" in capsys.readouterr().out
+    finally:
+        holder.close()
+    assert main(["show", str(run)]) == 0
+    assert f"search not finished (no best.json): continue it with: hasearch resume {run}" in " ".join(capsys.readouterr().out.split())
+    assert snapshot(run) == before  # show still writes nothing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -54,6 +55,12 @@ def _shape_of(run: RunDir, name: str) -> Iterator[None]:
         raise damaged_file(run.file(name), exc) from None
 
 
+def _unfinished(run: RunDir, path: str) -> Text:
+    if run.in_use():
+        return Text("search running (another hasearch process holds the run; no best.json yet)", style="yellow")
+    return Text(f"search not finished (no best.json): continue it with: hasearch resume {shlex.quote(path)}", style="yellow")
+
+
 def renderables(run: RunDir, path: str) -> list[RenderableType]:
     """Everything ``show`` prints about a run (also the summary of ``hasearch report``)."""
     parts: list[RenderableType] = []
@@ -70,7 +77,7 @@ def renderables(run: RunDir, path: str) -> list[RenderableType]:
             parts += _best_parts(run.read_json(BEST))
     else:
         top = best_trial(trials)
-        parts.append(Text("search not finished (no best.json)", style="yellow"))
+        parts.append(_unfinished(run, path))
         if top is not None:
             parts.append(Text(f"best trial so far: {top.trial_id}, val acc {top.val_accuracy:.4f} on budget {top.budget:g}"))
     correlation = rank_correlation(trials)

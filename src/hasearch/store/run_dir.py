@@ -89,6 +89,27 @@ class RunDir:
             raise RunDirError(f"run {str(self.path)!r} is in use by another hasearch process") from None
         self._lock = handle
 
+    def in_use(self) -> bool:
+        """Whether a hasearch process holds this run now (a search or resume running in it).
+
+        Reads only: the lock file is opened read-only and a shared lock is tried and
+        released at once (a writer starting in that instant is told the run is in use).
+        """
+        try:  # non-blocking: a FIFO planted as the lock file must not hang a reader
+            fd = os.open(self.path / ".lock", os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return False  # never locked (or unreadable): nothing to say
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return False
+
     @classmethod
     def check_new(cls, path: str | Path) -> Path:
         """Raise RunDirError unless ``path`` is absent or an empty directory."""
