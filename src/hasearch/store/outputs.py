@@ -32,7 +32,8 @@ def output_file(out: str | Path) -> Path:
     Raises:
         UserError: naming ``out`` and why it may not be written.
     """
-    text = str(as_path(out, "out"))
+    as_path(out, "out")  # a path of the right kind (its text is read below: Path('') would be '.')
+    text = os.fspath(out)
     if not text.strip():
         raise UserError("--out is empty; give a file name")
     path = Path(os.path.realpath(text))  # '..' and symbolic links resolved: the file a write would replace
