@@ -20,7 +20,7 @@ from hasearch.dha.hypergrad import (
     hypergradient_step,
     lookahead_sgd,
 )
-from hasearch.dha.ista import SparseCodedNode, ista, lasso_objective, soft_threshold
+from hasearch.dha.ista import SparseCodedNode, ista, lasso, lasso_objective, soft_threshold
 from hasearch.errors import UserError
 
 DECAY = frozenset({"conv.weight", "fc.weight"})  # weight decay on weights, not on BN / biases
@@ -281,6 +281,34 @@ def test_ista_solves_the_lasso_as_scikit_learn_with_alpha_lam_over_m(seed: int) 
     ref = Lasso(alpha=lam / A.shape[0], fit_intercept=False, tol=1e-12, max_iter=100_000)
     coef = ref.fit(A.numpy(), b.numpy()).coef_
     np.testing.assert_allclose(x.numpy(), coef, atol=1e-8)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_lasso_is_the_solution_ista_converges_to_where_it_converges(seed: int) -> None:
+    A, b, _ = _sparse_problem(seed)
+    x = ista(A, b, 1e-2, iterations=5000, tol=1e-12)
+    np.testing.assert_allclose(lasso(A, b, 1e-2).numpy(), x.numpy(), atol=1e-8)
+
+
+def _dha_node_problem(seed: int, inputs: int) -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(seed)  # as a DHA node: A ~ U[0, 1) (7 x 7 inputs), b ~ N(0, 1)
+    return torch.rand(7, 7 * inputs, generator=g, dtype=torch.float64), torch.randn(7, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_dha_node_recovers_the_exact_sparse_lasso_solution(seed: int) -> None:
+    A, b = _dha_node_problem(seed, inputs=2 + seed % 4)
+    lam = 1e-5
+    x = lasso(A, b, lam)
+    residual_correlation = A.T @ (b - A @ x)  # optimality: |A^T r| <= lam, = lam sign(x) on the support
+    assert residual_correlation.abs().max().item() <= lam * (1 + 1e-6)
+    support = x != 0
+    torch.testing.assert_close(residual_correlation[support], lam * x[support].sign(), rtol=1e-6, atol=1e-12)
+    assert int(support.sum()) <= 7  # at most m non-zeros (1,000 ISTA steps from 0 left 14-35)
+    assert lasso_objective(A, b, x, lam) < lasso_objective(A, b, ista(A, b, lam, iterations=1000), lam)
+    node = SparseCodedNode(inputs=2 + seed % 4, operations=7, generator=torch.Generator().manual_seed(seed))
+    alpha = node.recover()
+    assert int((alpha != 0).sum()) <= 7 and alpha.dtype == torch.float32
 
 
 def test_ista_objective_decreases_monotonically() -> None:

@@ -9,11 +9,23 @@ reaches b (single level, one backward with the weights).
 
 * Support: each node runs only its top-2 inputs (the two inputs with the largest L1 norm of
   alpha, each with its largest |alpha| operation: the derived genotype), so a step costs the
-  child's step and the trained network is a DARTS genotype at every moment. Departure: the
-  reference runs every non-zero of alpha; with m = 7 measurements that can be up to 7 ops per
-  node, and its result is then not a 2-input genotype.
-* Recovery: every ``recover_every`` steps (the reference: once per epoch), 1,000 ISTA
-  iterations (warm: the codes are 7-dimensional).
+  child's step and the trained network is a DARTS genotype at every moment. The references
+  also run a two-operation support (``sparseness = 2``); how the two are picked differs
+  (below).
+* Recovery: every ``recover_every`` steps (the reference: once per epoch), the exact LASSO
+  solution (LARS; the reference: cvxpy; departure from Eq. 6's ISTA iteration, which at
+  lam = 1e-5 does not converge in a practical number of steps: :mod:`hasearch.dha.ista`).
+* The genotype (departure in the rule, not in what it picks from): the two inputs with the
+  largest L1 norm of |alpha| over their operations, each with its largest-|alpha| operation.
+  The DHA reference ranks inputs by their largest *signed* alpha and takes the signed
+  argmax; ISTA-NAS takes the two largest |alpha| entries overall. Magnitude, because the
+  coefficients the network uses are scale-free |c| (below): a large negative alpha is as
+  strong an edge as a large positive one.
+* Eq. 7 uses the whole alpha: c = A^T b - E^T alpha = alpha + A^T (b - A alpha), which at the
+  exact solution is alpha plus the LASSO's small residual term; the references restrict alpha
+  and A to the two-operation support before forming c (so c_S = x_S + A_S^T (b - A_S x_S)).
+  Only the ratio |c_a| / |c_b| reaches the network (scale-free coefficients), and the
+  gradient to b is A_S's columns either way.
 * Freezing (one-stage ISTA-NAS): a node whose recovered alpha moved by at most 1e-3 (L2) since
   the last recovery is frozen: its b stops training and its coefficients stay as they are.
   At ``freeze_at`` of the search every node is frozen (the reference instead searches until all
@@ -57,7 +69,6 @@ from hasearch.models.darts import (
 from hasearch.space import SearchSpace
 
 Pair = tuple[tuple[int, int], tuple[int, int]]  # ((input a, op index), (input b, op index)), a < b
-ISTA_ITERATIONS = 1000
 B_INIT_SCALE = 1.0  # ISTA-NAS: 1e-3 (see the module docstring)
 
 
@@ -75,7 +86,7 @@ class ISTACells:
         ops = len(PRIMITIVES)
         self.nodes = {t: [SparseCodedNode(inputs=j + 2, operations=ops, lam=lam, init_scale=init_scale, generator=generator) for j in range(NODES)] for t in CELL_TYPES}
         self.legal = {t: [_legal(space, base, t, j) for j in range(NODES)] for t in CELL_TYPES}
-        self.alpha = {t: [n.recover(iterations=ISTA_ITERATIONS) for n in self.nodes[t]] for t in CELL_TYPES}
+        self.alpha = {t: [n.recover() for n in self.nodes[t]] for t in CELL_TYPES}
         self.support = {t: [self._best_pair(t, j) for j in range(NODES)] for t in CELL_TYPES}
         self.fixed: dict[str, list[Tensor | None]] = {t: [None] * NODES for t in CELL_TYPES}
         self.steps = 0
@@ -118,7 +129,7 @@ class ISTACells:
             for j, node in enumerate(self.nodes[t]):
                 if self.fixed[t][j] is not None:
                     continue
-                alpha = node.recover(iterations=ISTA_ITERATIONS)
+                alpha = node.recover()
                 settled = node.update_frozen(self.alpha[t][j], alpha)
                 self.alpha[t][j] = alpha
                 self.support[t][j] = self._best_pair(t, j)
