@@ -73,6 +73,7 @@ def run_row(row: str, seed: int, args: argparse.Namespace, root: Path) -> dict[s
         train_child(model, problem.space.baseline, data, problem.budget(args.epochs), seed=seed)
     else:
         name, changes = VARIANTS.get(row, (row, {}))
+        changes = {"recovery": args.recovery, **changes}
         strategy = get_strategy(name).make(StrategyOptions(space=problem.space, seed=seed, min_budget=1, max_budget=args.epochs, eta=3))
         epochs = 2 * args.epochs if strategy.options.sequential else args.epochs  # type: ignore[attr-defined]
         strategy.options = dataclasses.replace(strategy.options, epochs=epochs, checkpoint_seconds=1e9, **changes)  # type: ignore[attr-defined]
@@ -111,6 +112,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=float, default=3.0, help="training epochs of a one-stage row (and of each stage of a sequential one)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS))
+    parser.add_argument("--recovery", choices=("ista", "lasso"), default="ista", help="how darts nodes recover alpha (DHAOptions.recovery)")
     parser.add_argument("--tag", default="", help="a name for separate result files (e.g. a side-by-side timing run)")
     parser.add_argument("--report", action="store_true", help="print the table of the seeds' result files; train nothing")
     args = parser.parse_args()

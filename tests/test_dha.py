@@ -135,6 +135,20 @@ def test_the_policy_takes_the_place_of_crop_and_flip_and_cutout_follows_it(digit
     assert [type(op).__name__ for op in without.standard.ops] == ["RandomCrop", "RandomErasing"]  # digits: padding 1, no flip
 
 
+@pytest.mark.parametrize(("recovery", "exact"), [("ista", False), ("lasso", True)])
+def test_the_recovery_option_reaches_the_darts_nodes(digits: DataSplits, recovery: str, exact: bool) -> None:
+    from hasearch.dha.strategy import DHA
+
+    problem = Problem(resolve_space("darts"), digits, 5)
+    options = DHAOptions(components=frozenset({"nas"}), recovery=recovery)
+    engine = build_engine(problem, stages_for(options)[0], {}, options, 0)
+    assert engine.arch.exact_recovery is exact  # type: ignore[attr-defined]
+    alpha = engine.arch.alpha["normal"][3]  # type: ignore[attr-defined]  # 5 inputs x 7 ops
+    assert (int((alpha != 0).sum()) <= 7) is exact  # the exact solution has at most m = 7 non-zeros
+    with pytest.raises(UserError, match="recovery must be one of ista, lasso"):
+        DHA(options=DHAOptions(recovery="cvxpy"))
+
+
 def test_a_checkpoint_taken_after_some_nodes_froze_loads(digits: DataSplits) -> None:
     """The architecture optimizer's parameter list must not shrink as nodes freeze (it did:
     resuming a run whose first nodes had frozen raised in Adam.load_state_dict)."""

@@ -307,8 +307,9 @@ def test_a_dha_node_recovers_the_exact_sparse_lasso_solution(seed: int) -> None:
     assert int(support.sum()) <= 7  # at most m non-zeros (1,000 ISTA steps from 0 left 14-35)
     assert lasso_objective(A, b, x, lam) < lasso_objective(A, b, ista(A, b, lam, iterations=1000), lam)
     node = SparseCodedNode(inputs=2 + seed % 4, operations=7, generator=torch.Generator().manual_seed(seed))
-    alpha = node.recover()
+    alpha = node.recover(exact=True)  # DHAOptions.recovery="lasso"
     assert int((alpha != 0).sum()) <= 7 and alpha.dtype == torch.float32
+    torch.testing.assert_close(node.recover(), ista(node.A, node.b.detach(), node.lam, iterations=1000).reshape(alpha.shape))
 
 
 def test_ista_objective_decreases_monotonically() -> None:

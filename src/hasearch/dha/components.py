@@ -62,27 +62,28 @@ def stages_for(options: DHAOptions) -> list[Stage]:
     ]
 
 
-ArchitectureFactory = Callable[["Problem", Mapping[str, Any], "float | None", int], ArchitectureSearch]
+ArchitectureFactory = Callable[["Problem", Mapping[str, Any], "DHAOptions", int], ArchitectureSearch]
 #: ``DHAOptions.freeze_at=None``: the darts cells freeze at a quarter of the stage (chosen on
 #: validation accuracy, docs/benchmarks.md; a departure from ISTA-NAS's "as long again"), the
 #: MBConv choices at half of it (not measured otherwise).
 ISTA_FREEZE_AT, GUMBEL_FREEZE_AT = 0.25, 0.5
 
 
-def _ista(problem: Problem, base: Mapping[str, Any], freeze_at: float | None, seed: int) -> ArchitectureSearch:
+def _ista(problem: Problem, base: Mapping[str, Any], options: DHAOptions, seed: int) -> ArchitectureSearch:
     from hasearch.dha.ista_cells import ISTACells
 
     net = supernet_for(problem.definition.family, problem.space, problem.data.input_shape, problem.data.num_classes)
     batch = int(base.get("batch_size", TrainingHyperparameters.batch_size))
     per_epoch = max(1, len(problem.data.train) // batch)  # the reference recovers alpha once per epoch
-    freeze = ISTA_FREEZE_AT if freeze_at is None else freeze_at
-    return ISTACells(net, problem.space, base, freeze_at=freeze, seed=seed, recover_every=max(10, per_epoch))
+    freeze = ISTA_FREEZE_AT if options.freeze_at is None else options.freeze_at
+    exact = options.recovery == "lasso"
+    return ISTACells(net, problem.space, base, freeze_at=freeze, seed=seed, recover_every=max(10, per_epoch), exact_recovery=exact)
 
 
-def _gumbel(problem: Problem, base: Mapping[str, Any], freeze_at: float | None, seed: int) -> ArchitectureSearch:
+def _gumbel(problem: Problem, base: Mapping[str, Any], options: DHAOptions, seed: int) -> ArchitectureSearch:
     family = MBCONV_FAMILIES[problem.definition.family.name]
     net = GatedMBConvSupernet(family, problem.space, problem.data.input_shape, problem.data.num_classes)
-    return GumbelChoices(net, problem.space, base, freeze_at=GUMBEL_FREEZE_AT if freeze_at is None else freeze_at)
+    return GumbelChoices(net, problem.space, base, freeze_at=GUMBEL_FREEZE_AT if options.freeze_at is None else options.freeze_at)
 
 
 RELAXATIONS: dict[str, ArchitectureFactory] = {"darts": _ista, **{name: _gumbel for name in MBCONV_FAMILIES}}
@@ -95,7 +96,7 @@ def _architecture(problem: Problem, stage: Stage, base: Mapping[str, Any], optio
             raise UserError(f"DHA's architecture search needs model darts or an MBConv family (mbconv, mobilenetv2), not {family.name!r}")
         if not any(p.choices for p in problem.space.with_role(Role.ARCHITECTURE)):
             raise UserError(f"space {problem.space.name!r} has no categorical architecture choice for DHA to search")
-        return RELAXATIONS[family.name](problem, base, options.freeze_at, seed)
+        return RELAXATIONS[family.name](problem, base, options, seed)
     if not has_supernet(family):
         raise UserError(f"DHA needs a weight-sharing supernet; model {family.name!r} has none")
     net = supernet_for(family, problem.space, problem.data.input_shape, problem.data.num_classes)

@@ -12,9 +12,9 @@ reaches b (single level, one backward with the weights).
   child's step and the trained network is a DARTS genotype at every moment. The references
   also run a two-operation support (``sparseness = 2``); how the two are picked differs
   (below).
-* Recovery: every ``recover_every`` steps (the reference: once per epoch), the exact LASSO
-  solution (LARS; the reference: cvxpy; departure from Eq. 6's ISTA iteration, which at
-  lam = 1e-5 does not converge in a practical number of steps: :mod:`hasearch.dha.ista`).
+* Recovery: every ``recover_every`` steps (the reference: once per epoch), 1,000 ISTA steps
+  from 0 (departure: an early-stopped, dense alpha; the reference solves the LASSO exactly,
+  as ``exact_recovery`` does; measured in :mod:`hasearch.dha.ista`).
 * The genotype (departure in the rule, not in what it picks from): the two inputs with the
   largest L1 norm of |alpha| over their operations, each with its largest-|alpha| operation.
   The DHA reference ranks inputs by their largest *signed* alpha and takes the signed
@@ -79,14 +79,15 @@ class ISTACells:
 
     def __init__(
         self, net: nn.Module, space: SearchSpace, base: Mapping[str, Any], *, freeze_at: float = 0.5, seed: int = 0,
-        lam: float = 1e-5, recover_every: int = 50, init_scale: float = B_INIT_SCALE,
+        lam: float = 1e-5, recover_every: int = 50, init_scale: float = B_INIT_SCALE, exact_recovery: bool = False,
     ) -> None:  # fmt: skip
         self.net, self.base, self.freeze_at, self.recover_every = net, dict(base), freeze_at, recover_every
+        self.exact_recovery = exact_recovery
         generator = torch.Generator().manual_seed(seed)
         ops = len(PRIMITIVES)
         self.nodes = {t: [SparseCodedNode(inputs=j + 2, operations=ops, lam=lam, init_scale=init_scale, generator=generator) for j in range(NODES)] for t in CELL_TYPES}
         self.legal = {t: [_legal(space, base, t, j) for j in range(NODES)] for t in CELL_TYPES}
-        self.alpha = {t: [n.recover() for n in self.nodes[t]] for t in CELL_TYPES}
+        self.alpha = {t: [n.recover(exact=exact_recovery) for n in self.nodes[t]] for t in CELL_TYPES}
         self.support = {t: [self._best_pair(t, j) for j in range(NODES)] for t in CELL_TYPES}
         self.fixed: dict[str, list[Tensor | None]] = {t: [None] * NODES for t in CELL_TYPES}
         self.steps = 0
@@ -129,7 +130,7 @@ class ISTACells:
             for j, node in enumerate(self.nodes[t]):
                 if self.fixed[t][j] is not None:
                     continue
-                alpha = node.recover()
+                alpha = node.recover(exact=self.exact_recovery)
                 settled = node.update_frozen(self.alpha[t][j], alpha)
                 self.alpha[t][j] = alpha
                 self.support[t][j] = self._best_pair(t, j)

@@ -65,6 +65,10 @@ class DHAOptions:
         held_batch: Eq. 4's batch: ``"next"``, the next step's training batch (no extra
             forward or backward), or ``"fresh"``, an extra un-augmented training batch
             (the reference's; see :mod:`hasearch.dha.engine`).
+        recovery: How a darts node's alpha comes from its code b (Eq. 5-6): ``"ista"``,
+            1,000 ISTA steps from 0 (an early-stopped, dense alpha; departure, measured in
+            :mod:`hasearch.dha.ista`), or ``"lasso"``, the exact LASSO solution (the paper's
+            and ISTA-NAS's).
         history_every: Steps between history entries.
         checkpoint_seconds: Save a resumable checkpoint this often.
     """
@@ -77,6 +81,7 @@ class DHAOptions:
     policy_lr: float = 1e-3
     hyper_lr: float = 0.01
     held_batch: str = "next"
+    recovery: str = "ista"
     history_every: int = 10
     checkpoint_seconds: float = 60.0
 
@@ -87,6 +92,7 @@ class DHAOptions:
         "policy_lr": "Adam's step on the augmentation policy's logits (>= 0)",
         "hyper_lr": "step of log lr and log weight decay on their hypergradient (>= 0)",
         "held_batch": "Eq. 4's batch: next (the next step's) or fresh (an extra one)",
+        "recovery": "darts nodes' alpha from b: ista (1,000 ISTA steps, default) or lasso (the exact LASSO solution, as the paper)",
         "history_every": "steps between history entries",
         "epochs": "length of the run in epochs of the training split (the schedules follow it; --budget still bounds the time)",
     }
@@ -96,6 +102,9 @@ class DHAOptions:
         name = "dha" if self.components == {"nas", "da", "hpo"} else "dha-" + "-".join(c for c in ("nas", "da", "hpo") if c in self.components)
         name = "ista" if self.components == {"nas"} else name
         return name + ("-sequential" if self.sequential else "")
+
+
+RECOVERIES = ("ista", "lasso")
 
 
 @dataclass
@@ -126,6 +135,8 @@ class DHA(SingleRunStrategy):
             )
         if o.held_batch not in HELD_BATCHES:
             raise UserError(f"DHA's held_batch must be one of {', '.join(HELD_BATCHES)}, got {o.held_batch!r}")
+        if o.recovery not in RECOVERIES:
+            raise UserError(f"DHA's recovery must be one of {', '.join(RECOVERIES)}, got {o.recovery!r}")
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
         if time_budget is None and self.options.epochs is None:
