@@ -61,8 +61,13 @@ def test_torchscript_and_onnx_files_give_the_pytorch_models_probabilities(cifar_
     assert main(["export", str(run), "--format", "torchscript"]) == 0
     scripted = torch.jit.load(str(run / "final" / "model.ts"))
     assert float((scripted(x).detach() - expected).abs().max()) < 1e-4
-    assert main(["export", str(run), "--format", "onnx", "--out", str(run.parent / "m.onnx")]) == 0
-    session = onnxruntime.InferenceSession(str(run.parent / "m.onnx"), providers=["CPUExecutionProvider"])
+    out = run.parent / "onnx" / "m.onnx"
+    out.parent.mkdir()
+    assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
+    assert [f.name for f in out.parent.iterdir()] == ["m.onnx"]  # one self-contained file (weights were in a .tmp*.data beside it)
+    moved = run.parent / "elsewhere.onnx"
+    out.rename(moved)
+    session = onnxruntime.InferenceSession(str(moved), providers=["CPUExecutionProvider"])
     assert float(np.abs(session.run(None, {"images": x.numpy()})[0] - expected.numpy()).max()) < 1e-4
 
 

@@ -101,9 +101,11 @@ def _onnx(net: Deployable, example: Tensor, path: Path) -> Callable[[Tensor], Te
     try:
         with warnings.catch_warnings(), writing_file(path) as tmp:
             warnings.simplefilter("ignore", FutureWarning)
-            # the dynamo exporter: the TorchScript-based one cannot export antialiased resizing (input_scale)
+            # the dynamo exporter: the TorchScript-based one cannot export antialiased resizing (input_scale);
+            # weights inside the one file (external_data=True wrote them beside it, named after the
+            # temporary file, and the renamed model then pointed at that name): protobuf's 2 GB limit is far
             torch.onnx.export(net, (example,), str(tmp), input_names=["images"], output_names=["probabilities"],
-                              dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False)  # fmt: skip
+                              dynamic_shapes={"images": {0: batch}}, dynamo=True, verbose=False, external_data=False)  # fmt: skip
     finally:
         logger.setLevel(level)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
