@@ -313,3 +313,21 @@ def test_max_latency_uses_the_device_table_and_refuses_what_it_cannot_limit(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
         assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("batch_size", ["type: ordinal\n    choices: [32, 64]", "type: int\n    range: [32, 64]\n    step: 32"])
+def test_a_batch_size_the_space_draws_from_choices_or_steps_trains(tmp_path: Path, batch_size: str) -> None:
+    """ConfigSpace gives such values as numpy integers (every sampled trial failed: 'an integer is required')."""
+    from hasearch.store import RunDir
+
+    space = tmp_path / "space.yaml"
+    space.write_text(f"model: mbconv\nparameters:\n  - name: batch_size\n    role: hyperparameter\n    {batch_size}\n")
+    out = tmp_path / "run"
+    assert main(["search", "--space", str(space), "--dataset", "digits", "--trials", "3", "--epochs", "1", "--final-epochs", "1", "--no-baseline", "--out", str(out)]) == 0
+    run = RunDir.open(out)
+    try:
+        trials = run.db.trials()
+    finally:
+        run.close()
+    assert len(trials) == 3 and all(t.error is None for t in trials), [t.error for t in trials]
+    assert {t.config["batch_size"] for t in trials} <= {32, 64}

@@ -18,6 +18,7 @@ from hasearch.errors import RunDirError
 from hasearch.evaluate import TrialOutcome
 from hasearch.execution.base import Executor, TrialTask
 from hasearch.reporting import Reporter
+from hasearch.space.search_space import plain_values
 from hasearch.store.db import TrialDB, json_default
 from hasearch.store.records import TrialRecord
 from hasearch.strategies.base import Job, Strategy
@@ -157,7 +158,7 @@ def _task(job: Job, seed: int, checkpoint_dir: Path | None) -> TrialTask:
     runs, which makes promotion from a checkpoint equal to training from scratch."""
     resume = checkpoint_dir / f"trial_{job.parent_id}.pt" if checkpoint_dir and job.parent_id is not None else None
     save = checkpoint_dir / f"trial_{job.job_id}.pt" if checkpoint_dir else None
-    return TrialTask(job.job_id, dict(job.config), job.budget, seed, resume, save)
+    return TrialTask(job.job_id, plain_values(job.config), job.budget, seed, resume, save)
 
 
 def _drop_checkpoints(directory: Path, keep: set[int]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -55,10 +56,10 @@ class TrainingHyperparameters:
         """The trainer's view of ``config``; ``lr_<optimizer>`` (e.g. ``lr_adam``), when the
         configuration has it, is the learning rate of that optimizer (adaptive optimizers
         need rates ~50x smaller than SGD, so joint spaces give each its own range)."""
-        values = {f.name: config[f.name] for f in fields(cls) if f.name in config}
+        values = {f.name: _plain(config[f.name]) for f in fields(cls) if f.name in config}
         per_optimizer = f"lr_{values.get('optimizer', cls.optimizer)}"
         if per_optimizer in config:
-            values["lr"] = config[per_optimizer]
+            values["lr"] = _plain(config[per_optimizer])
         return cls(**values)
 
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
@@ -79,7 +80,12 @@ class AugmentationSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AugmentationSettings:
-        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
+        return cls(**{f.name: _plain(config[f.name]) for f in fields(cls) if f.name in config})
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (ConfigSpace's ordinal and categorical values) as Python's number."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _int_at_least(low: int) -> Callable[[Any], bool]:
