@@ -45,6 +45,15 @@ def test_a_search_without_threads_trains_on_the_free_cores(monkeypatch: pytest.M
         assert cores.sharing_cores(given, notes.append) == given and len(notes) == 1
 
 
+def test_more_runnable_threads_than_cores_are_all_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cores, "busy_cores", lambda: 3)
+    monkeypatch.setattr(cores.os, "cpu_count", lambda: 2)
+    notes: list[str] = []
+    shared = cores.sharing_cores(SearchSettings(space="mbconv", dataset="digits", max_trials=1), notes.append)
+    assert shared.threads == 1
+    assert "other processes keep 2 of this machine's 2 cores busy" in notes[0]  # said "3 of 2" before
+
+
 def test_a_search_leaves_the_callers_torch_threads_as_it_found_them(tmp_path: Path) -> None:
     import torch
 

@@ -56,12 +56,13 @@ def sharing_cores(settings: SearchSettings, log: Callable[[str], None]) -> Searc
     and the trials run here, not on Ray); ``log`` says so."""
     if settings.threads is not None or settings.executor != "local":
         return settings
-    busy = busy_cores()
-    threads = free_threads(settings.workers, busy=busy)
+    cores = os.cpu_count() or 1
+    busy = min(busy_cores(), cores)  # runnable threads of other processes may outnumber the cores
+    threads = free_threads(settings.workers, busy=busy, cores=cores)
     if threads is None or threads >= settings.trial_threads:
         return settings
     log(
-        f"note: other processes keep {busy} of this machine's {os.cpu_count()} cores busy: training with {threads} "
+        f"note: other processes keep {busy} of this machine's {cores} cores busy: training with {threads} "
         f"thread(s) per process instead of {settings.trial_threads} (threads that share cores wait on each other; --threads sets it)"
     )
     return replace(settings, threads=threads)

@@ -91,7 +91,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                         "(AutoHAS: its FLOPs target F0); `hasearch show` says whether the result meets it")
     p.add_argument("--max-latency", type=_positive_float, default=None,
                    help="resource limit of multi-trial strategies: milliseconds per image on this device, "
-                        "from the latency table (`hasearch latency`; MBConv families)")
+                        "from the latency table (`hasearch latency`; every built-in model family)")
     p.add_argument("--target-macs", type=_positive_float, default=None,
                    help="resource target of nes and uniform-* strategies: MACs per image (found model within 5%%; "
                         "default: the baseline's MACs). NES searches the ordered architecture parameters (widths, depths, "
