@@ -10,6 +10,7 @@ side. 10 seeds, 200 full evaluations each, two processes.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections.abc import Callable
 from multiprocessing import Pool
@@ -50,6 +51,7 @@ def _final_regret(task: tuple[str, int, int]) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, without starting the benchmark
     tasks = [(v, p, s) for p in range(len(PROBLEMS)) for v in VARIANTS for s in range(SEEDS)]
     with Pool(2) as pool:
         finals = pool.map(_final_regret, tasks, chunksize=1)

@@ -10,6 +10,7 @@ results (docs/benchmarks.md, "Accelerators").
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 
@@ -19,6 +20,7 @@ from hasearch.store import RunDir
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, without starting the benchmark
     with tempfile.TemporaryDirectory() as root:
         out = f"{root}/run"
         settings = SearchSettings(space="mbconv", dataset="digits", strategy="hyperband", max_trials=6, max_budget=3, seed=1)
