@@ -125,3 +125,29 @@ def test_limits() -> None:
     assert Limits(time_budget=10.0, elapsed_before=0.0).allow(0)
     assert not Limits(max_trials=3).allow(3) and Limits(max_trials=3).allow(2)
     assert Limits().allow(10**6)
+
+
+def test_a_finished_trials_line_moves_a_timed_search_bar() -> None:
+    """Pool and Ray workers report no progress of their own: the bar moved only for in-process trials."""
+    from hasearch.loop import Limits
+    from hasearch.search import _SearchProgress
+    from hasearch.settings import SearchSettings
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.updates: list[tuple[str, float | None]] = []
+            self.lines: list[str] = []
+
+        def start(self, key: str, description: str, total: float | None) -> None: ...
+        def update(self, key: str, *, completed: float | None = None, description: str | None = None) -> None:
+            self.updates.append((key, completed))
+        def stop(self, key: str) -> None: ...
+        def log(self, text: str) -> None:
+            self.lines.append(text)
+
+    recorder = Recorder()
+    settings = SearchSettings(space="mbconv", dataset="digits", time_budget=60)
+    progress = _SearchProgress(recorder, settings, Limits(60, None, elapsed_before=12.0))
+    progress.log("trial 3: val acc 0.9 on budget 1 (2.0s)")
+    assert recorder.lines == ["trial 3: val acc 0.9 on budget 1 (2.0s)"]
+    assert recorder.updates and recorder.updates[-1][0] == "search" and 12.0 <= (recorder.updates[-1][1] or 0) < 60

@@ -320,7 +320,8 @@ def _multi_trial(
     """Run (or resume) the trial loop; returns the total search seconds."""
     rerun = replay(strategy, run.db) if resume else []
     limits = Limits(settings.time_budget, settings.max_trials, elapsed_before=float(run.db.get(ELAPSED, 0.0)))
-    executor = make_executor(settings, problem, run, _SearchProgress(reporter, settings, limits))
+    progress = _SearchProgress(reporter, settings, limits)
+    executor = make_executor(settings, problem, run, progress)
     try:
         run_trials(
             strategy,
@@ -328,7 +329,7 @@ def _multi_trial(
             run.db,
             limits=limits,
             seed=settings.seed,
-            reporter=reporter,
+            reporter=progress,  # a finished trial's line also moves the search bar (pool and Ray report nothing else)
             checkpoint_dir=run.file("checkpoints") if getattr(strategy, "promotes", False) else None,
             rerun=rerun,
         )
@@ -390,6 +391,8 @@ class _SearchProgress:
 
     def log(self, text: str) -> None:
         self.reporter.log(text)
+        if self.settings.time_budget is not None:
+            self.reporter.update("search", completed=min(self.limits.elapsed(), self.settings.time_budget))
 
     def _advance(self) -> None:
         if self.settings.time_budget is not None:
