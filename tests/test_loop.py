@@ -151,3 +151,26 @@ def test_a_finished_trials_line_moves_a_timed_search_bar() -> None:
     progress.log("trial 3: val acc 0.9 on budget 1 (2.0s)")
     assert recorder.lines == ["trial 3: val acc 0.9 on budget 1 (2.0s)"]
     assert recorder.updates and recorder.updates[-1][0] == "search" and 12.0 <= (recorder.updates[-1][1] or 0) < 60
+
+
+def test_the_announcement_of_a_resumed_search_says_how_much_more_it_searches() -> None:
+    from hasearch.catalog import resolve_space
+    from hasearch.comparison import announce_retraining
+    from hasearch.data import make_splits, resolve_dataset
+    from hasearch.problem import Problem
+    from hasearch.settings import SearchSettings
+
+    lines: list[str] = []
+
+    class Lines:
+        def start(self, key: str, description: str, total: float | None) -> None: ...
+        def update(self, key: str, *, completed: float | None = None, description: str | None = None) -> None: ...
+        def stop(self, key: str) -> None: ...
+        def log(self, text: str) -> None:
+            lines.append(text)
+
+    problem = Problem(resolve_space("mbconv"), make_splits(resolve_dataset("digits"), seed=0), 1, 0)
+    settings = SearchSettings(space="mbconv", dataset="digits", time_budget=92, compare_baseline=False, budget_unit="seconds", max_budget=2, min_budget=1)
+    announce_retraining(problem, settings, Lines(), searched_before=62.0)
+    assert lines[-1].startswith("30s more of search (92s in all), then the final retraining: up to 2 trainings")  # said "92s of search"
+    assert "(the found configuration, on training" in lines[-1] and "--final-budget sets their length" in lines[-1]

@@ -68,31 +68,43 @@ def incumbent_notes(best: TrialRecord | None, settings: SearchSettings) -> list[
 
 
 def announce_retraining(
-    problem: Problem, settings: SearchSettings, reporter: Reporter, *, returns_network: bool = False, searched: bool = False
-) -> None:
+    problem: Problem, settings: SearchSettings, reporter: Reporter, *, returns_network: bool = False, searched: bool = False,
+    searched_before: float = 0.0,
+) -> None:  # fmt: skip
     """Say, before the search starts, how long the final retraining will take (none where
     the method's trained network is the result); ``searched``: a resumed single-run search
-    that had finished (it is not searched again)."""
+    that had finished (it is not searched again); ``searched_before``: seconds a resumed run
+    had already searched (its time budget counts them)."""
     if isinstance(reporter, NullReporter):
         return  # nobody would read it: spare the timing steps
+    search = _search_length(settings, searched, searched_before)
     if returns_network:
         then = "; then the baseline is trained standalone as long, to compare" if settings.compare_baseline else ""
-        search = "the search finished before" if searched else f"{settings.time_budget or 0:.0f}s of search"
         reporter.log(f"{search}; its trained network is the result (no retraining){then}")
         return
     budget, unit = settings.retrain_budget, settings.budget_unit
     trainings = 4 if settings.compare_baseline else 2
     if unit == "seconds":
-        seconds = trainings * budget
+        seconds, how = trainings * budget, "--final-budget sets their length"
     else:
         seconds = trainings * estimate_training_seconds(problem, problem.space.baseline, budget)
-    search = f"{settings.time_budget:.0f}s of search" if settings.time_budget else f"{settings.max_trials} trials"
-    search = "the search finished before" if searched else search
+        how = "estimated from the baseline's step time; --final-epochs sets their length"
+    which = "found and baseline" if settings.compare_baseline else "the found configuration"
     reporter.log(
         f"{search}, then the final retraining: up to {trainings} trainings of {budget:g} {unit} "
-        f"(found and baseline, on training and on training + validation), about {_duration(seconds)} "
-        f"(estimated from the baseline's step time; --final-epochs sets their length)"
+        f"({which}, on training and on training + validation), about {_duration(seconds)} ({how})"
     )
+
+
+def _search_length(settings: SearchSettings, searched: bool, searched_before: float) -> str:
+    if searched:
+        return "the search finished before"
+    if not settings.time_budget:
+        return f"{settings.max_trials} trials"
+    if searched_before > 0:
+        more = max(0.0, settings.time_budget - searched_before)
+        return f"{more:.0f}s more of search ({settings.time_budget:.0f}s in all)"
+    return f"{settings.time_budget:.0f}s of search"
 
 
 def _duration(seconds: float) -> str:

@@ -285,7 +285,8 @@ def _search_then_compare(
     strategy = entry.make(_options(settings, problem.definition, problem.data))
     single_run = isinstance(strategy, SingleRunStrategy)
     searched = single_run and resume and bool(run.db.get(SINGLE_RUN_FINISHED))
-    announce_retraining(problem, settings, reporter, returns_network=single_run and strategy.returns_network, searched=searched)
+    before = float(run.db.get(ELAPSED, 0.0)) if resume else 0.0
+    announce_retraining(problem, settings, reporter, returns_network=single_run and strategy.returns_network, searched=searched, searched_before=before)
     if (warning := cutout_note(_largest_cutout(problem.space), problem.data.input_shape[1:])) is not None:
         reporter.log(f"note: {warning}")
     notes: list[str] = []
