@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_limits() -> None:
 def test_a_finished_trials_line_moves_a_timed_search_bar() -> None:
     """Pool and Ray workers report no progress of their own: the bar moved only for in-process trials."""
     from hasearch.loop import Limits
-    from hasearch.search import _SearchProgress
+    from hasearch.search_progress import SearchProgress, ticking
     from hasearch.settings import SearchSettings
 
     class Recorder:
@@ -147,10 +148,14 @@ def test_a_finished_trials_line_moves_a_timed_search_bar() -> None:
 
     recorder = Recorder()
     settings = SearchSettings(space="mbconv", dataset="digits", time_budget=60)
-    progress = _SearchProgress(recorder, settings, Limits(60, None, elapsed_before=12.0))
+    progress = SearchProgress(recorder, settings, Limits(60, None, elapsed_before=12.0))
     progress.log("trial 3: val acc 0.9 on budget 1 (2.0s)")
     assert recorder.lines == ["trial 3: val acc 0.9 on budget 1 (2.0s)"]
     assert recorder.updates and recorder.updates[-1][0] == "search" and 12.0 <= (recorder.updates[-1][1] or 0) < 60
+    recorder.updates.clear()
+    with ticking(progress, seconds=0.01):  # and between finished trials, by the clock
+        time.sleep(0.2)
+    assert len(recorder.updates) >= 3 and {key for key, _ in recorder.updates} == {"search"}
 
 
 def test_the_announcement_of_a_resumed_search_says_how_much_more_it_searches() -> None:

@@ -12,7 +12,9 @@ class Reporter(Protocol):
         """A task with ``total`` units of work (``None``: unknown) begins."""
 
     def update(self, key: str, *, completed: float | None = None, description: str | None = None) -> None:
-        """Progress of task ``key``."""
+        """Progress of task ``key``. A timed multi-trial search also updates its ``"search"``
+        task once a second from a clock thread (:mod:`hasearch.search_progress`), so this
+        method must be safe to call from another thread."""
 
     def stop(self, key: str) -> None:
         """Task ``key`` is done."""

@@ -45,6 +45,7 @@ from hasearch.resumption import (
     check_resumable,
     record_identity,
 )
+from hasearch.search_progress import SearchProgress, ticking
 from hasearch.settings import SearchSettings
 from hasearch.space import Constraint, SearchSpace, load_space, save_space
 from hasearch.space.yaml_io import check_space_file_size
@@ -321,19 +322,20 @@ def _multi_trial(
     """Run (or resume) the trial loop; returns the total search seconds."""
     rerun = replay(strategy, run.db) if resume else []
     limits = Limits(settings.time_budget, settings.max_trials, elapsed_before=float(run.db.get(ELAPSED, 0.0)))
-    progress = _SearchProgress(reporter, settings, limits)
+    progress = SearchProgress(reporter, settings, limits)
     executor = make_executor(settings, problem, run, progress)
     try:
-        run_trials(
-            strategy,
-            executor,
-            run.db,
-            limits=limits,
-            seed=settings.seed,
-            reporter=progress,  # a finished trial's line also moves the search bar (pool and Ray report nothing else)
-            checkpoint_dir=run.file("checkpoints") if getattr(strategy, "promotes", False) else None,
-            rerun=rerun,
-        )
+        with ticking(progress):  # pool and Ray trials report no progress of their own
+            run_trials(
+                strategy,
+                executor,
+                run.db,
+                limits=limits,
+                seed=settings.seed,
+                reporter=progress,
+                checkpoint_dir=run.file("checkpoints") if getattr(strategy, "promotes", False) else None,
+                rerun=rerun,
+            )
     finally:
         executor.shutdown()
         _save_latency_tables(strategy.space)  # layers measured during the search serve later runs
@@ -369,36 +371,4 @@ def best_trial(trials: list[TrialRecord]) -> TrialRecord | None:
         return None
     top = max(t.budget for t in ok)
     return min((t for t in ok if t.budget == top), key=lambda t: (t.loss, t.trial_id))
-
-
-class _SearchProgress:
-    """Forwards trial progress and advances the search bar by time or trial count."""
-
-    def __init__(self, reporter: Reporter, settings: SearchSettings, limits: Limits) -> None:
-        self.reporter, self.settings, self.limits = reporter, settings, limits
-        self.trials = 0
-
-    def start(self, key: str, description: str, total: float | None) -> None:
-        self.reporter.start(key, description, total)
-
-    def update(self, key: str, *, completed: float | None = None, description: str | None = None) -> None:
-        self.reporter.update(key, completed=completed, description=description)
-        self._advance()
-
-    def stop(self, key: str) -> None:
-        self.reporter.stop(key)
-        self.trials += 1
-        self._advance()
-
-    def log(self, text: str) -> None:
-        self.reporter.log(text)
-        if self.settings.time_budget is not None:
-            self.reporter.update("search", completed=min(self.limits.elapsed(), self.settings.time_budget))
-
-    def _advance(self) -> None:
-        if self.settings.time_budget is not None:
-            elapsed = min(self.limits.elapsed(), self.settings.time_budget)
-            self.reporter.update("search", completed=elapsed, description=f"search ({self.trials} trials)")
-        else:
-            self.reporter.update("search", completed=self.trials)
 
