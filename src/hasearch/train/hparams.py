@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
+
+from hasearch.space.search_space import plain_values
 
 OptimizerFactory = Callable[[list[dict[str, Any]], "TrainingHyperparameters"], torch.optim.Optimizer]
 
@@ -56,10 +57,11 @@ class TrainingHyperparameters:
         """The trainer's view of ``config``; ``lr_<optimizer>`` (e.g. ``lr_adam``), when the
         configuration has it, is the learning rate of that optimizer (adaptive optimizers
         need rates ~50x smaller than SGD, so joint spaces give each its own range)."""
-        values = {f.name: _plain(config[f.name]) for f in fields(cls) if f.name in config}
+        config = plain_values(config)  # numpy scalars (ConfigSpace's choices) as Python's
+        values = {f.name: config[f.name] for f in fields(cls) if f.name in config}
         per_optimizer = f"lr_{values.get('optimizer', cls.optimizer)}"
         if per_optimizer in config:
-            values["lr"] = _plain(config[per_optimizer])
+            values["lr"] = config[per_optimizer]
         return cls(**values)
 
     def make_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
@@ -80,12 +82,8 @@ class AugmentationSettings:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AugmentationSettings:
-        return cls(**{f.name: _plain(config[f.name]) for f in fields(cls) if f.name in config})
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar (ConfigSpace's ordinal and categorical values) as Python's number."""
-    return value.item() if isinstance(value, np.generic) else value
+        config = plain_values(config)
+        return cls(**{f.name: config[f.name] for f in fields(cls) if f.name in config})
 
 
 def _int_at_least(low: int) -> Callable[[Any], bool]:
