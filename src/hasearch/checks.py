@@ -11,12 +11,16 @@ import numbers
 from collections.abc import Callable
 
 
-def require_number(name: str, value: object, allowed: str, accept: Callable[[float], bool], *, integer: bool = False) -> None:
+def require_number(
+    name: str, value: object, allowed: str, accept: Callable[[float], bool], *, integer: bool = False,
+    error: type[Exception] = ValueError,
+) -> None:  # fmt: skip
     """Refuse ``value`` unless it is a real number (an integer where ``integer``; never a
     boolean) that a float holds and for which ``accept`` is true.
 
     Raises:
-        ValueError: ``"{name} must be {allowed}, got {value!r}"``.
+        ``error`` (default ValueError; UserError where the CLI passes the value on):
+        ``"{name} must be {allowed}, got {value!r}"``.
     """
     kind = numbers.Integral if integer else numbers.Real
     ok = not isinstance(value, bool) and isinstance(value, kind)
@@ -26,7 +30,7 @@ def require_number(name: str, value: object, allowed: str, accept: Callable[[flo
         except OverflowError:  # an int beyond any float (10**400)
             ok = False
     if not ok:
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+        raise error(f"{name} must be {allowed}, got {value!r}")
 
 
 def require_bool(name: str, value: object) -> None:

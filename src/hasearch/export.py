@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import numbers
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from hasearch.artifacts import load_final_model
+from hasearch.checks import require_number
 from hasearch.data.sources import read_images, stored_shapes
 from hasearch.errors import UserError
 from hasearch.store.outputs import output_file, writing_file
@@ -137,8 +137,7 @@ def predict_files(run_dir: str | Path, images: Sequence[str | Path], *, top: int
     and resized to the run's input shape, scaled to [0, 1]), with each file's stored shape."""
     if isinstance(images, str | bytes | Path) or not images:
         raise UserError(f"images must be a non-empty list of image files, got {images!r}")  # a string is not read letter by letter
-    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1:
-        raise UserError(f"top must be an integer >= 1, got {top!r}")
+    require_number("top", top, "an integer >= 1", lambda v: v >= 1, integer=True, error=UserError)
     top = int(top)
     net, spec = deployable(run_dir)
     channels, height, width = (int(v) for v in spec["input_shape"])

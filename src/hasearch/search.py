@@ -7,7 +7,6 @@ never leaves a half-made run behind and never touches an existing one.
 from __future__ import annotations
 
 import math
-import numbers
 import shutil
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import numpy as np
 from hasearch import __version__
 from hasearch.analysis import rank_correlation
 from hasearch.catalog import SpaceDefinition, definition_for, resolve_space
+from hasearch.checks import require_number
 from hasearch.comparison import (
     RANK_CORRELATION,
     Found,
@@ -161,8 +161,8 @@ def resume_search(out: str, *, more_time: float | None = None, reporter: Reporte
     Raises:
         UserError: if ``out`` is not a run, or the run cannot be reproduced.
     """
-    if more_time is not None and (isinstance(more_time, bool) or not isinstance(more_time, numbers.Real) or not 0 < more_time < math.inf):
-        raise UserError(f"more_time must be a positive finite number of seconds, got {more_time!r}")
+    if more_time is not None:
+        require_number("more_time", more_time, "a positive finite number of seconds", lambda v: 0 < v < math.inf, error=UserError)
     settings = check_resumable(out)
     check_machine_for_resume(out, settings)
     run = RunDir.open(out)

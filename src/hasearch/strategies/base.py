@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ConfigSpace as CS
 from torch import nn
 
-from hasearch.checks import require_bool
+from hasearch.checks import require_bool, require_number
 from hasearch.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -81,8 +81,7 @@ class Strategy(ABC):
     def __init__(
         self, space: SearchSpace | CS.ConfigurationSpace, *, seed: int = 0, start_with_baseline: bool = True
     ) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**32:
-            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        require_number("seed", seed, "an integer in [0, 2**32)", lambda v: 0 <= v < 2**32, integer=True)
         require_bool("start_with_baseline", start_with_baseline)
         self.space = as_space(space)
         self.seed = int(seed)

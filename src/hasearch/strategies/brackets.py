@@ -16,7 +16,7 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from hasearch.checks import require_bool
+from hasearch.checks import require_bool, require_number
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,8 @@ def max_halvings(min_budget: float, max_budget: float, eta: int) -> int:
 
 def integral_eta(eta: object) -> int:
     """``eta`` as a Python int >= 2 (numpy integers too; ValueError otherwise)."""
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Integral) or eta < 2:
-        raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
-    return int(eta)
+    require_number("eta", eta, "an integer >= 2", lambda v: v >= 2, integer=True)
+    return int(eta)  # type: ignore[call-overload]
 
 
 def rung_budgets(min_budget: float, max_budget: float, eta: int, *, integer: bool = False) -> tuple[float, ...]:
