@@ -9,10 +9,9 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-import numpy as np
-
 from hasearch.errors import UserError, damaged_file
 from hasearch.fieldkinds import check_field_kinds
+from hasearch.space.search_space import plain_values
 
 BUDGET_UNITS = ("epochs", "seconds")
 PRECISIONS = ("fp32", "bf16")
@@ -179,8 +178,7 @@ class SearchSettings:
                 raise UserError(f"--option name {name!r} is not a name (NAME=VALUE, e.g. hyper_lr=0.3)")
             if not isinstance(value, str | bool | numbers.Real):
                 raise UserError(f"--option {name}: value {value!r} is not a number, boolean or word")
-        plain = {name: value.item() if isinstance(value, np.generic) else value for name, value in given.items()}  # numpy scalars as Python's
-        object.__setattr__(self, "strategy_options", plain)
+        object.__setattr__(self, "strategy_options", plain_values(given))  # numpy scalars as Python's
 
     def check_budgets(self, *, train_size: int, batch_size: int) -> None:
         """Refuse budgets too small to train anything: less than one optimizer step (epochs;

@@ -47,12 +47,12 @@ def _to_condition(space: CS.ConfigurationSpace, child: str, cond: Condition) -> 
 MAX_TRIES = 1000  # draws per sample under a constraint before the space counts as infeasible
 
 
-
 def plain_values(config: Mapping[str, Any]) -> dict[str, Any]:
     """``config`` as a dict of Python values: ConfigSpace gives numpy scalars for ordinal,
     categorical and stepped integer choices (``np.int64(64)`` as a batch size made every
     sampled trial fail in the trainer: "an integer is required")."""
     return {name: value.item() if isinstance(value, np.generic) else value for name, value in config.items()}
+
 
 @dataclass
 class Constraint:
