@@ -38,6 +38,7 @@ from hasearch.autohas.controller import Controller, uniform_entropy
 from hasearch.autohas.derivation import derivation_notes, derive_learned, entropy_warning
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision
 from hasearch.autohas.history import History
+from hasearch.checkpoint_clock import checkpoint_clock
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
 from hasearch.fieldkinds import checked_options
@@ -253,21 +254,23 @@ class _Phase:
         self.seconds, self.steps = seconds, steps
         key = f"autohas phase {self.state.phase + 1}/{n_phases}"
         self.ctx.reporter.start(key, key, 1.0)
-        start, last_save = time.monotonic() - self.state.elapsed, time.monotonic()
-        while True:
-            elapsed = time.monotonic() - start
-            progress = max(elapsed / seconds if seconds else 0.0, self.state.step / steps if steps else 0.0)
-            if progress >= 1.0:
-                break
-            self._step(progress)
-            self.state.step, self.state.elapsed = self.state.step + 1, time.monotonic() - start
-            self.ctx.reporter.update(key, completed=progress, description=f"{key} entropy {self.controller.entropy():.2f}")
-            if time.monotonic() - last_save > self.o.checkpoint_seconds:
-                self.state.controller = self.controller.state_dict()
-                _save(self.ctx, self.trainer, self.state, self.history)
-                last_save = time.monotonic()
+        start = time.monotonic() - self.state.elapsed
+        with checkpoint_clock(seconds=self.o.checkpoint_seconds, save=self._save) as clock:
+            while True:
+                elapsed = time.monotonic() - start
+                progress = max(elapsed / seconds if seconds else 0.0, self.state.step / steps if steps else 0.0)
+                if progress >= 1.0:
+                    break
+                self._step(progress)
+                self.state.step, self.state.elapsed = self.state.step + 1, time.monotonic() - start
+                self.ctx.reporter.update(key, completed=progress, description=f"{key} entropy {self.controller.entropy():.2f}")
+                clock.tick()
         self.ctx.reporter.stop(key)
         return self._derive()
+
+    def _save(self) -> None:
+        self.state.controller = self.controller.state_dict()
+        _save(self.ctx, self.trainer, self.state, self.history)
 
     def _derive(self) -> dict[str, Any]:
         """Eq. 4-5 for the parameters the controller learned, the base value for the rest."""

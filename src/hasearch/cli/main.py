@@ -106,7 +106,8 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
                         "(dha and its ablations), samples=100 or mirrored=true (nes), val_batch=128 (autohas); "
                         "an unknown name lists the strategy's options")
     p.add_argument("--checkpoint-every", dest="checkpoint_seconds", type=_positive_float, default=60.0,
-                   help="seconds between checkpoints of single-run methods such as AutoHAS (default 60)")
+                   help="seconds between checkpoints of single-run methods (AutoHAS, NES, DHA; default 60); "
+                        "Ctrl-C and SIGTERM save one after the running step")
 
 
 def build_parser() -> argparse.ArgumentParser:

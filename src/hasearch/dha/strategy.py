@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from hasearch.artifacts import load_weights, restoring
+from hasearch.checkpoint_clock import checkpoint_clock
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.dha.components import Stage, build_engine, check_components, stages_for
 from hasearch.dha.engine import HELD_BATCHES, DHAEngine
@@ -196,23 +197,22 @@ class _Search:
     def _run_stage(self, stage: Stage) -> None:
         key = f"{self.o.method}: {stage.name}"
         self.ctx.reporter.start(key, key, 1.0)
-        start, last_save = time.monotonic() - self.state.stage_elapsed, time.monotonic()
+        start = time.monotonic() - self.state.stage_elapsed
         last: tuple[float, Any] | None = None  # the last step not yet in the history
-        while (progress := self._progress(stage)) < 1.0:
-            record = self.engine.step(progress)
-            last = (progress, record)
-            self.state.step += 1
-            self.state.total_steps += 1
-            now = time.monotonic()
-            self.state.elapsed += now - start - self.state.stage_elapsed
-            self.state.stage_elapsed = now - start
-            if self.state.step % self.o.history_every == 0 or self.state.step == 1:
-                self._record(stage, progress, record)
-                last = None
-                self.ctx.reporter.update(key, completed=progress, description=f"{key}: loss {record.loss:.3f}, lr {record.lr:.3g}")
-            if now - last_save > self.o.checkpoint_seconds:
-                self.save()
-                last_save = time.monotonic()
+        with checkpoint_clock(seconds=self.o.checkpoint_seconds, save=self.save) as clock:
+            while (progress := self._progress(stage)) < 1.0:
+                record = self.engine.step(progress)
+                last = (progress, record)
+                self.state.step += 1
+                self.state.total_steps += 1
+                now = time.monotonic()
+                self.state.elapsed += now - start - self.state.stage_elapsed
+                self.state.stage_elapsed = now - start
+                if self.state.step % self.o.history_every == 0 or self.state.step == 1:
+                    self._record(stage, progress, record)
+                    last = None
+                    self.ctx.reporter.update(key, completed=progress, description=f"{key}: loss {record.loss:.3f}, lr {record.lr:.3g}")
+                clock.tick()
         if last is not None:  # the history ends at the stage's final state
             self._record(stage, *last)
         self.ctx.reporter.stop(key)

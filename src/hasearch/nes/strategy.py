@@ -40,6 +40,7 @@ from torch import Tensor
 
 from hasearch.artifacts import load_weights, restoring
 from hasearch.autohas.engine import SharedWeightsTrainer, reward_precision, scored_logits
+from hasearch.checkpoint_clock import checkpoint_clock
 from hasearch.device import global_rng_state, restore_global_rng_state
 from hasearch.errors import UserError
 from hasearch.fieldkinds import checked_options
@@ -184,17 +185,16 @@ class _Search:
     def run(self) -> SingleRunResult:
         budget, key = self.ctx.time_budget, "nes"
         self.ctx.reporter.start(key, "nes", 1.0)
-        start, last_save = time.monotonic() - self.state.elapsed, time.monotonic()
+        start = time.monotonic() - self.state.elapsed
         self.deadline = start + budget if budget else math.inf
-        while (progress := self._progress(time.monotonic() - start, budget)) < 1.0:
-            self._train_weights(progress)
-            for _ in range(self.o.updates):
-                self._update_h(progress)
-            self.state.elapsed = time.monotonic() - start
-            self.ctx.reporter.update(key, completed=progress, description=self._status())
-            if time.monotonic() - last_save > self.o.checkpoint_seconds:
-                self.save()
-                last_save = time.monotonic()
+        with checkpoint_clock(seconds=self.o.checkpoint_seconds, save=self.save) as clock:
+            while (progress := self._progress(time.monotonic() - start, budget)) < 1.0:
+                self._train_weights(progress)
+                for _ in range(self.o.updates):
+                    self._update_h(progress)
+                self.state.elapsed = time.monotonic() - start
+                self.ctx.reporter.update(key, completed=progress, description=self._status())
+                clock.tick()
         self.ctx.reporter.stop(key)
         self.save()  # a resume of the finished search derives the same result without searching again
         return self._result()
