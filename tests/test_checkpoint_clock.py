@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import torch
@@ -74,7 +74,7 @@ class _InterruptingReporter(NullReporter):
     def __init__(self) -> None:
         self.updates = 0
 
-    def __enter__(self) -> _InterruptingReporter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
