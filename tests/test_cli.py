@@ -107,11 +107,15 @@ def test_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--budget", "3s", "--epochs", "1"]) == 0
     text = capsys.readouterr().out
-    assert "autohas" in text and "mnist5k" in text and "test accuracy" in text
+    assert "demo: bohb joint search of mbconv on mnist5k" in text and "test accuracy" in text
     assert (out / "best.json").exists()
     assert main(["show", str(out)]) == 0
     shown = capsys.readouterr().out
-    assert "steps" in shown and "trials:" not in shown  # a single-run search reports its steps, not trials
+    assert "trials:" in shown
+    assert main(["demo", "--out", str(tmp_path / "single"), "--strategy", "autohas", "--budget", "2s", "--epochs", "1"]) == 0
+    assert main(["show", str(tmp_path / "single")]) == 0
+    shown = capsys.readouterr().out
+    assert "autohas" in shown and "steps" in shown and "trials:" not in shown  # a single-run search reports its steps
 
 
 BAD_YAML = "name: x\nparameters:\n  - name: [unclosed\n"

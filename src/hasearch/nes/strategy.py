@@ -48,7 +48,13 @@ from hasearch.loop import ELAPSED
 from hasearch.nes.coordinates import DIMENSIONS, OrderedCoordinates, dimension_names
 from hasearch.nes.estimator import Schedule, estimate, nes_update
 from hasearch.nes.history import NESHistory
-from hasearch.nes.target import ResourceTarget, project, resource_target, uniform_rescale
+from hasearch.nes.target import (
+    ResourceTarget,
+    penalty_gradient,
+    project,
+    resource_target,
+    uniform_rescale,
+)
 from hasearch.strategies.base import SearchContext, SingleRunResult, SingleRunStrategy
 from hasearch.supernet import has_supernet, supernet_for
 from hasearch.supernet.scoring import calibration_images, recalibrated_logits
@@ -58,6 +64,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT = "search/nes_checkpoint.pt"
 STARTS = ("baseline", "uniform")
+RESOURCE_GRADIENTS = ("nes", "exact")
 UNIFORM_DIMENSIONS = ("channel", "input")  # what a uniform rescale scales (depth stays)
 
 
@@ -81,6 +88,10 @@ class NESOptions:
             (OFA) instead of using the evaluation batch's statistics.
         mirrored: Draw the M perturbations as antithetic pairs n, -n (a departure; see
             :func:`~hasearch.nes.estimator.perturbations`).
+        resource_gradient: How G gets the resource term's part: ``nes`` (Eq. 5-7 on the
+            whole L of Eq. 2, as the paper) or ``exact`` (a departure: NES on L_c only, plus
+            sigma * rho * the central difference of the penalty at H's child, the paper's
+            expectation sigma * grad without its sampling noise; see README "Departures").
         start: H0, where the search starts: ``baseline`` (the space's baseline, 1x) or
             ``uniform`` (the uniform channel / input rescale of the searched dimensions that
             meets the target, depth at the baseline's; a choice Alg. 1 leaves open, line 1:
@@ -101,6 +112,7 @@ class NESOptions:
     recalibrate: bool = False
     mirrored: bool = False
     start: str = "baseline"
+    resource_gradient: str = "nes"
     max_updates: int | None = None
     checkpoint_seconds: float = 60.0
 
@@ -114,6 +126,7 @@ class NESOptions:
         "recalibrate": "recalibrate each scored child's BatchNorm (OFA) instead of batch statistics",
         "mirrored": "perturbations in antithetic pairs n, -n",
         "start": "H0: baseline (the 1x network) or uniform (the uniform rescale that meets the target)",
+        "resource_gradient": "the resource term's part of G: nes (Eq. 5-7, the paper) or exact (central difference)",
         "max_updates": "stop after this many architecture updates",
     }
 
@@ -141,6 +154,8 @@ class NES(SingleRunStrategy):
             raise UserError("NES needs samples >= 1, weight_steps >= 0, updates >= 1, rho >= 0, eval_batch >= 1 and max_updates >= 1")
         if o.start not in STARTS:
             raise UserError(f"NES start {o.start!r} is not one of: {', '.join(STARTS)}")
+        if o.resource_gradient not in RESOURCE_GRADIENTS:
+            raise UserError(f"NES resource_gradient {o.resource_gradient!r} is not one of: {', '.join(RESOURCE_GRADIENTS)}")
 
     def check(self, problem: Problem, time_budget: float | None) -> None:
         if time_budget is None and self.options.max_updates is None:
@@ -228,10 +243,15 @@ class _Search:
         sigma, alpha = self.o.schedule.sigma(progress), self.o.schedule.alpha(progress)
         x, y = self.trainer._val_batch()
         memo: dict[tuple[int, ...], float] = {}
+        rho_in_nes = self.o.rho if self.o.resource_gradient == "nes" else 0.0
         try:
-            gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo), sigma=sigma, samples=self.o.samples, rng=self.rng, mirrored=self.o.mirrored)
+            gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo, rho_in_nes), sigma=sigma, samples=self.o.samples, rng=self.rng, mirrored=self.o.mirrored)
         except _OutOfTime:
             return  # an estimate from part of the M samples is not Eq. 7's; H stays
+        if not rho_in_nes:  # "exact": E[G] of Eq. 7 is sigma * grad L; the resource part's without its noise
+            at = self.coords.child(self.state.h)
+            gradient = gradient + sigma * self.o.rho * penalty_gradient(at, self.coords, self.base, self.target)
+            loss += self.o.rho * self.target.penalty(self.coords.config(at, self.base))
         self.state.h = self.coords.clip(nes_update(self.state.h, gradient, alpha))
         self.state.update += 1
         child = self.coords.config(self.coords.child(self.state.h), self.base)
@@ -244,13 +264,13 @@ class _Search:
             }
         )  # fmt: skip
 
-    def _loss(self, indices: tuple[int, ...], x: Tensor, y: Tensor, memo: dict[tuple[int, ...], float]) -> float:
+    def _loss(self, indices: tuple[int, ...], x: Tensor, y: Tensor, memo: dict[tuple[int, ...], float], rho: float) -> float:
         """L = L_c + rho (R / R_t - 1)^2 of one child (Eq. 2), once per child and batch."""
         if indices not in memo:
             if time.monotonic() >= self.deadline:
                 raise _OutOfTime
             config = self.coords.config(indices, self.base)
-            memo[indices] = float(F.cross_entropy(self._logits(config, x), y)) + self.o.rho * self.target.penalty(config)
+            memo[indices] = float(F.cross_entropy(self._logits(config, x), y)) + rho * self.target.penalty(config)
         return memo[indices]
 
     def _logits(self, config: dict[str, Any], x: Tensor) -> Tensor:

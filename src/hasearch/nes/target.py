@@ -62,6 +62,21 @@ class ResourceTarget:
             )
 
 
+def penalty_gradient(child: Sequence[int], coords: OrderedCoordinates, base: Mapping[str, Any], target: ResourceTarget) -> np.ndarray:
+    """d (R / R_t - 1)^2 / dH at a child, per step: central differences over its lattice neighbours
+    (one-sided at a bound, 0 for a parameter with one value). Deterministic: the resource term
+    is a known function of H, so it needs no NES estimate (``resource_gradient="exact"``)."""
+    gradient = np.zeros(len(child))
+    for j, upper in enumerate(coords.upper):
+        low, high = max(child[j] - 1, 0), min(child[j] + 1, int(upper))
+        if high == low:
+            continue
+        below, above = list(child), list(child)
+        below[j], above[j] = low, high
+        gradient[j] = (target.penalty(coords.config(above, base)) - target.penalty(coords.config(below, base))) / (high - low)
+    return gradient
+
+
 def project(h: np.ndarray, coords: OrderedCoordinates, base: Mapping[str, Any], target: ResourceTarget) -> tuple[int, ...]:
     """The child nearest to H that meets the target: H's own child if it does; else the
     configurations between floor(H) and ceil(H) in every coordinate; else the same around
