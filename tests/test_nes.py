@@ -13,9 +13,16 @@ import torch
 from hasearch.catalog import resolve_space
 from hasearch.cli.main import main
 from hasearch.errors import UserError
+from hasearch.nes import NES, NESOptions
 from hasearch.nes.coordinates import OrderedCoordinates, dimension_names
 from hasearch.nes.estimator import Schedule, estimate, nes_gradient, nes_update, perturbations
-from hasearch.nes.target import TOLERANCE, ResourceTarget, project, uniform_rescale
+from hasearch.nes.target import (
+    TOLERANCE,
+    ResourceTarget,
+    penalty_gradient,
+    project,
+    uniform_rescale,
+)
 from hasearch.store import RunDir
 from hasearch.supernet import resource_model
 from tests.conftest import kill_after_checkpoints, one_line_error
@@ -109,6 +116,38 @@ def test_projection_meets_the_target_and_keeps_a_child_that_already_does(macs_ta
     chosen = project(start, coords, base, target)
     assert abs(target.relative(coords.config(chosen, base)) - 1) <= TOLERANCE
     assert project(np.array(chosen, dtype=float), coords, base, target) == chosen
+
+
+def test_the_penalty_gradient_is_the_central_difference_and_points_back_to_the_target(macs_target: Fixture) -> None:
+    coords, base, target = macs_target
+    penalty = lambda child: target.penalty(coords.config(child, base))
+    over = tuple(int(i) for i in coords.indices_of(base))  # the baseline: twice the target
+    gradient = penalty_gradient(over, coords, base, target)
+    for j, upper in enumerate(coords.upper):
+        low, high = max(over[j] - 1, 0), min(over[j] + 1, int(upper))
+        below, above = list(over), list(over)
+        below[j], above[j] = low, high
+        expected = 0.0 if high == low else (penalty(above) - penalty(below)) / (high - low)
+        assert gradient[j] == pytest.approx(expected)
+    assert gradient[[n.startswith(("width", "input")) for n in coords.names]].min() > 0  # H - alpha G narrows
+    under = tuple(0 for _ in coords.names)  # the smallest child: under the target
+    assert penalty_gradient(under, coords, base, target).max() <= 0 < -penalty_gradient(under, coords, base, target).min()
+
+
+def test_exact_resource_gradient_moves_h_towards_the_target_without_sampling_the_penalty(tmp_path: Path) -> None:
+    definition = resolve_space("mobilenetv2")
+    model = resource_model(definition.family, (1, 8, 8), 10)
+    target = round(0.5 * model.cost(definition.space.baseline))
+    out = tmp_path / "run"
+    argv = ["search", "--space", "mobilenetv2", "--strategy", "nes-channel-input", "--dataset", "digits", "--budget", "1m",
+            "--epochs", "1", "--out", str(out), "--no-baseline", "--target-macs", str(target), "--option", "resource_gradient=exact",
+            "--option", "max_updates=3", "--option", "samples=4", "--option", "weight_steps=2"]  # fmt: skip
+    assert main(argv) == 0
+    entries = json.loads((out / "search" / "history.json").read_text())["entries"]
+    assert [e["update"] for e in entries] == [1, 2, 3]
+    assert entries[0]["relative"] < 2.0  # from the baseline (2x the target), the penalty's gradient narrowed H
+    with pytest.raises(UserError, match="resource_gradient 'sampled' is not one of: nes, exact"):
+        NES(options=NESOptions(resource_gradient="sampled"))
 
 
 def test_an_unreachable_target_is_refused_in_one_line(macs_target: Fixture) -> None:
