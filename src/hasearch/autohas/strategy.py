@@ -255,7 +255,7 @@ class _Phase:
         key = f"autohas phase {self.state.phase + 1}/{n_phases}"
         self.ctx.reporter.start(key, key, 1.0)
         start = time.monotonic() - self.state.elapsed
-        with checkpoint_clock(seconds=self.o.checkpoint_seconds, save=self._save) as clock:
+        with checkpoint_clock(seconds=self.o.checkpoint_seconds, save=self._save_checkpoint) as clock:
             while True:
                 elapsed = time.monotonic() - start
                 progress = max(elapsed / seconds if seconds else 0.0, self.state.step / steps if steps else 0.0)
@@ -268,7 +268,7 @@ class _Phase:
         self.ctx.reporter.stop(key)
         return self._derive()
 
-    def _save(self) -> None:
+    def _save_checkpoint(self) -> None:
         self.state.controller = self.controller.state_dict()
         _save(self.ctx, self.trainer, self.state, self.history)
 

@@ -243,12 +243,13 @@ class _Search:
         sigma, alpha = self.o.schedule.sigma(progress), self.o.schedule.alpha(progress)
         x, y = self.trainer._val_batch()
         memo: dict[tuple[int, ...], float] = {}
-        rho_in_nes = self.o.rho if self.o.resource_gradient == "nes" else 0.0
+        exact = self.o.resource_gradient == "exact"
+        rho_in_nes = 0.0 if exact else self.o.rho
         try:
             gradient, loss = estimate(self.state.h, lambda point: self._loss(self.coords.child(point), x, y, memo, rho_in_nes), sigma=sigma, samples=self.o.samples, rng=self.rng, mirrored=self.o.mirrored)
         except _OutOfTime:
             return  # an estimate from part of the M samples is not Eq. 7's; H stays
-        if not rho_in_nes:  # "exact": E[G] of Eq. 7 is sigma * grad L; the resource part's without its noise
+        if exact:  # E[G] of Eq. 7 is sigma * grad L: the resource part's, without its sampling noise
             at = self.coords.child(self.state.h)
             gradient = gradient + sigma * self.o.rho * penalty_gradient(at, self.coords, self.base, self.target)
             loss += self.o.rho * self.target.penalty(self.coords.config(at, self.base))
