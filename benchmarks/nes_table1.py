@@ -13,7 +13,7 @@ scratch with ``--epochs`` (validation accuracy from training on the training spl
 accuracy from training on training + validation, the same seed). Reported: mean +- std over
 seeds of test accuracy and MACs per row and target, and NES's search time as a fraction of
 one from-scratch training of its model. Writes ``benchmarks/results/nes_table1_<dataset>.json``
-(a rerun with the same ``--epochs`` and ``--search-budget`` replaces only the rows it runs;
+(a rerun with the same ``--epochs``, ``--search-budget`` and ``--space`` replaces only the rows it runs;
 ``--tag`` writes another file, e.g. ``--nes-option mirrored=false --tag iid`` for NES with
 the paper's i.i.d. perturbations).
 """
@@ -31,12 +31,12 @@ ROWS = ("uniform-channel", "uniform-input", "uniform-channel-input", "nes-channe
 SPACE = "mobilenetv2"
 
 
-def baseline_macs(dataset: str) -> float:
+def baseline_macs(dataset: str, space: str = SPACE) -> float:
     from hasearch.catalog import resolve_space
     from hasearch.data import make_splits, resolve_dataset
     from hasearch.supernet import resource_model
 
-    definition = resolve_space(SPACE)
+    definition = resolve_space(space)
     data = make_splits(resolve_dataset(dataset))
     return resource_model(definition.family, data.input_shape, data.num_classes).cost(definition.space.baseline)
 
@@ -47,7 +47,7 @@ def run_row(row: str, target: float, seed: int, args: argparse.Namespace, root: 
 
     out = root / f"{row}-{target:g}-{seed}"
     budget = f"{args.search_budget}s" if row.startswith("nes") else "1s"
-    argv = ["search", "--space", SPACE, "--strategy", row, "--dataset", args.dataset, "--budget", budget, "--epochs", str(args.epochs),
+    argv = ["search", "--space", getattr(args, "space", SPACE), "--strategy", row, "--dataset", args.dataset, "--budget", budget, "--epochs", str(args.epochs),
             "--seed", str(seed), flag, str(round(target) if flag == "--target-macs" else target), "--no-baseline", "--out", str(out)]  # fmt: skip
     argv += [f"--option={o}" for o in getattr(args, "nes_option", [])] if row.startswith("nes") else []
     code = main(argv)
@@ -86,13 +86,14 @@ def kept_results(path: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     saved = json.loads(path.read_text())
-    same = all(saved["args"].get(k) == getattr(args, k) for k in ("epochs", "search_budget"))
+    same = all(saved["args"].get(k, SPACE if k == "space" else None) == getattr(args, k) for k in ("epochs", "search_budget", "space"))
     return saved["results"] if same else []
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--space", default=SPACE, help="a space name or YAML file with the mobilenetv2 family (e.g. benchmarks/spaces/mobilenetv2-fine.yaml)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--targets", type=float, nargs="+", default=[0.75, 0.5, 0.3], help="fractions of the baseline's MACs")
     parser.add_argument("--epochs", type=float, default=6.0, help="from-scratch retraining budget of every row")
@@ -101,7 +102,7 @@ def main() -> None:
     parser.add_argument("--nes-option", action="append", default=[], metavar="NAME=VALUE", help="--option of the NES rows (e.g. mirrored=false)")
     parser.add_argument("--tag", help="results file nes_table1_<dataset>_<tag>.json instead of nes_table1_<dataset>.json")
     args = parser.parse_args()
-    baseline = baseline_macs(args.dataset)
+    baseline = baseline_macs(args.dataset, args.space)
     name = args.dataset.replace(":", "_").replace("/", "_") + (f"_{args.tag}" if args.tag else "")
     out = Path(__file__).parent / "results" / f"nes_table1_{name}.json"
     results = kept_results(out, args)

@@ -180,3 +180,17 @@ def test_per_optimizer_learning_rate() -> None:
     assert TrainingHyperparameters.from_config(adam).lr == 0.002
     sgd = space.complete({"optimizer": "sgd"})
     assert TrainingHyperparameters.from_config(sgd).lr == 0.05 and "lr_adam" not in sgd
+
+
+def test_the_fine_benchmark_space_is_the_builtin_mobilenetv2_with_finer_ordered_steps() -> None:
+    """benchmarks/spaces/mobilenetv2-fine.yaml (the NES Table 1 grid experiment) stays in step
+    with the built-in space: four times finer width and input steps, everything else equal."""
+    fine = resolve_space(str(Path(__file__).resolve().parents[1] / "benchmarks" / "spaces" / "mobilenetv2-fine.yaml"))
+    coarse = resolve_space("mobilenetv2")
+    assert fine.family.name == "mobilenetv2" and fine.space.baseline == coarse.space.baseline
+    fine_params, coarse_params = {p.name: p for p in fine.space.params}, {p.name: p for p in coarse.space.params}
+    assert fine_params.keys() == coarse_params.keys()
+    finer = {n for n in fine_params if fine_params[n] != coarse_params[n]}
+    assert finer == {"width_0", "width_1", "width_2", "width_3", "input_scale"}
+    assert fine_params["width_0"].choices == tuple(0.5 + k * 0.0625 for k in range(17))
+    assert fine_params["input_scale"].choices == tuple(0.5 + k / 32 for k in range(17))
