@@ -80,6 +80,12 @@ def table(results: list[dict[str, Any]], fractions: list[float]) -> str:
     return "\n".join(lines)
 
 
+def results_path(dataset: str, tag: str | None) -> Path:
+    """``benchmarks/results/nes_table1_<dataset>[_<tag>].json`` (``:`` and ``/`` of the dataset as ``_``)."""
+    name = dataset.replace(":", "_").replace("/", "_") + (f"_{tag}" if tag else "")
+    return Path(__file__).parent / "results" / f"nes_table1_{name}.json"
+
+
 def kept_results(path: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     """The results file's rows, kept when a rerun uses the same retraining and search budget
     (a rerun replaces only the rows, targets and seeds it runs)."""
@@ -103,8 +109,7 @@ def main() -> None:
     parser.add_argument("--tag", help="results file nes_table1_<dataset>_<tag>.json instead of nes_table1_<dataset>.json")
     args = parser.parse_args()
     baseline = baseline_macs(args.dataset, args.space)
-    name = args.dataset.replace(":", "_").replace("/", "_") + (f"_{args.tag}" if args.tag else "")
-    out = Path(__file__).parent / "results" / f"nes_table1_{name}.json"
+    out = results_path(args.dataset, args.tag)
     results = kept_results(out, args)
     with tempfile.TemporaryDirectory() as root:
         for seed in args.seeds:

@@ -14,19 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+from nes_table1 import results_path
 
 
 def load(dataset: str, side: str) -> dict[tuple[float, int], dict[str, Any]]:
     """(target, seed) -> result of the side's row (a later tag overrides an earlier one)."""
     row, tags = side.split(":", 1)
-    stem = "nes_table1_" + dataset.replace(":", "_").replace("/", "_")  # as nes_table1.py names them
     found: dict[tuple[float, int], dict[str, Any]] = {}
     for tag in tags.split(","):
-        path = RESULTS / (f"{stem}.json" if tag == "-" else f"{stem}_{tag}.json")
+        path = results_path(dataset, None if tag == "-" else tag)
         for r in json.loads(path.read_text())["results"]:
             if r["row"] == row and "test_accuracy" in r:
                 found[(r["target"], r["seed"])] = r
