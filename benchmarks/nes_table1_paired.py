@@ -6,7 +6,8 @@
 Each side is ROW:TAG[,TAG...] (the results files ``benchmarks/results/nes_table1_<dataset>_<tag>.json``;
 a tag ``-`` is the untagged file). Prints, per target, the test accuracy of both sides
 (mean +- std over the seeds both have), the difference A - B per seed, its mean and
-standard error, the validation accuracy's mean difference, and A's MACs relative to the target.
+standard error, the validation accuracy's mean difference (``-`` where a side has none:
+`nes_retrain.py` results), and A's MACs relative to the target.
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f} +- {statistics.stdev(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
 
 
+def _both_validated(a: dict[tuple[float, int], dict[str, Any]], b: dict[tuple[float, int], dict[str, Any]], key: tuple[float, int]) -> bool:
+    return a[key]["val_accuracy"] is not None and b[key]["val_accuracy"] is not None
+
+
+def _mean(values: list[float]) -> str:
+    return f"{statistics.fmean(values):+.2f}" if values else "-"
+
+
 def table(a: dict[tuple[float, int], dict[str, Any]], b: dict[tuple[float, int], dict[str, Any]]) -> list[str]:
     lines = ["| target (MACs) | seeds | A test % | B test % | A - B per seed | mean (SE) | validation A - B | A's MACs vs target |",
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -43,11 +52,11 @@ def table(a: dict[tuple[float, int], dict[str, Any]], b: dict[tuple[float, int],
         acc_a = [100 * a[(target, s)]["test_accuracy"] for s in seeds]
         acc_b = [100 * b[(target, s)]["test_accuracy"] for s in seeds]
         diff = [x - y for x, y in zip(acc_a, acc_b, strict=True)]
-        val = [100 * (a[(target, s)]["val_accuracy"] - b[(target, s)]["val_accuracy"]) for s in seeds]
+        val = [100 * (a[(target, s)]["val_accuracy"] - b[(target, s)]["val_accuracy"]) for s in seeds if _both_validated(a, b, (target, s))]
         se = statistics.stdev(diff) / len(diff) ** 0.5 if len(diff) > 1 else float("nan")
         macs = ", ".join(f"{100 * (a[(target, s)]['macs'] / target - 1):+.1f}%" for s in seeds)
         lines.append(f"| {target / 1e6:.2f} M | {','.join(map(str, seeds))} | {mean_sd(acc_a)} | {mean_sd(acc_b)} | "
-                     f"{', '.join(f'{d:+.2f}' for d in diff)} | {statistics.fmean(diff):+.2f} ({se:.2f}) | {statistics.fmean(val):+.2f} | {macs} |")  # fmt: skip
+                     f"{', '.join(f'{d:+.2f}' for d in diff)} | {statistics.fmean(diff):+.2f} ({se:.2f}) | {_mean(val)} | {macs} |")  # fmt: skip
     return lines
 
 
