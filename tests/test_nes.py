@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from hasearch.autohas.engine import SharedWeightsTrainer
 from hasearch.catalog import resolve_space
 from hasearch.cli.main import main
 from hasearch.errors import UserError
@@ -148,6 +149,27 @@ def test_exact_resource_gradient_moves_h_towards_the_target_without_sampling_the
     assert entries[0]["relative"] < 2.0  # from the baseline (2x the target), the penalty's gradient narrowed H
     with pytest.raises(UserError, match="resource_gradient 'sampled' is not one of: nes, exact"):
         NES(options=NESOptions(resource_gradient="sampled"))
+
+
+def test_the_sandwich_rule_trains_the_largest_child_every_other_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trained: list[dict[str, Any]] = []
+    original = SharedWeightsTrainer.gradient
+
+    def recording(self: SharedWeightsTrainer, config: dict[str, Any], arch: Any) -> float:
+        trained.append(dict(config))
+        return original(self, config, arch)
+
+    monkeypatch.setattr(SharedWeightsTrainer, "gradient", recording)
+    argv = ["search", "--space", "mobilenetv2", "--strategy", "nes-channel-input", "--dataset", "digits", "--budget", "1m",
+            "--epochs", "1", "--out", str(tmp_path / "run"), "--no-baseline", "--option", "sandwich=true",
+            "--option", "max_updates=2", "--option", "samples=2", "--option", "weight_steps=6"]  # fmt: skip
+    assert main(argv) == 0
+    space = resolve_space("mobilenetv2").space
+    coords = OrderedCoordinates(space, dimension_names(space, ("channel", "input")))
+    largest = tuple(int(u) for u in coords.upper)
+    shapes = [tuple(int(i) for i in coords.indices_of(c)) for c in trained]
+    assert len(shapes) == 12 and set(shapes[1::2]) == {largest}
+    assert any(shape != largest for shape in shapes[0::2])  # the others around H (from the baseline, below the largest)
 
 
 def test_an_unreachable_target_is_refused_in_one_line(macs_target: Fixture) -> None:

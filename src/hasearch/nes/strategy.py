@@ -24,6 +24,8 @@ Choices the paper leaves open (README, "Departures"):
   the same loss);
 * non-ordered parameters (kernel, expansion, optimizer, ...) stay at the baseline's values.
 * H0 is the baseline (``start="uniform"``: the uniform rescale that meets the target).
+* the weights are trained around H only, as Eq. 8 says (``sandwich=True``: every other step
+  on the largest child, BigNAS's sandwich rule; a departure, off by default).
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ class NESOptions:
             ``uniform`` (the uniform channel / input rescale of the searched dimensions that
             meets the target, depth at the baseline's; a choice Alg. 1 leaves open, line 1:
             "A0 = A(H0)").
+        sandwich: Every other weight step trains the largest child of the searched
+            dimensions instead of one around H (a departure: BigNAS's sandwich rule, so the
+            channels only wide children use are trained too; seed 003 trains around H only).
         max_updates: Stop after this many architecture updates (besides the time budget).
         checkpoint_seconds: Save a resumable checkpoint this often.
     """
@@ -113,6 +118,7 @@ class NESOptions:
     mirrored: bool = False
     start: str = "baseline"
     resource_gradient: str = "nes"
+    sandwich: bool = False
     max_updates: int | None = None
     checkpoint_seconds: float = 60.0
 
@@ -127,6 +133,7 @@ class NESOptions:
         "mirrored": "perturbations in antithetic pairs n, -n",
         "start": "H0: baseline (the 1x network) or uniform (the uniform rescale that meets the target)",
         "resource_gradient": "the resource term's part of G: nes (Eq. 5-7, the paper) or exact (central difference)",
+        "sandwich": "every other weight step trains the largest child (BigNAS sandwich rule; a departure)",
         "max_updates": "stop after this many architecture updates",
     }
 
@@ -226,17 +233,24 @@ class _Search:
         return max(by_time, by_updates)
 
     def _train_weights(self, progress: float) -> None:
-        """Eq. 8: weight steps on children int(H + n), n ~ N(0, sigma)."""
+        """Eq. 8: weight steps on children int(H + n), n ~ N(0, sigma) (with ``sandwich``,
+        every other step on the largest child)."""
         sigma = self.o.schedule.sigma(progress)
         lr_scale = 0.5 * (1.0 + math.cos(math.pi * progress))  # cosine decay, as AutoHAS's shared weights
         for _ in range(self.o.weight_steps):
             if time.monotonic() >= self.deadline:
                 return
-            config = self.coords.config(self.coords.child(self.state.h + self.rng.normal(0.0, sigma, len(self.state.h))), self.base)
+            config = self._weight_child(sigma)
             optimizer = self.trainer.configure(config, lr_scale)
             if math.isfinite(self.trainer.gradient(config, self.net.arch_of(config))):
                 optimizer.step()
             self.state.step += 1
+
+    def _weight_child(self, sigma: float) -> dict[str, Any]:
+        """The configuration the next weight step trains."""
+        if self.o.sandwich and self.state.step % 2 == 1:
+            return self.coords.config(tuple(int(u) for u in self.coords.upper), self.base)
+        return self.coords.config(self.coords.child(self.state.h + self.rng.normal(0.0, sigma, len(self.state.h))), self.base)
 
     def _update_h(self, progress: float) -> None:
         """Eq. 5-7 and 9 on one evaluation batch."""
