@@ -3,8 +3,8 @@
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/latency_repeatability.py --space darts --batch 32 --timings 3
 
-Draws ``--children`` random children of the space as `validate_table` does (same seed, same
-children), times all of them ``--timings`` times over with ``time_in_rounds`` (the
+Draws ``--children`` random children of the space with `validation_networks`, as
+`validate_table` does (same seed, same children), times all of them ``--timings`` times over with ``time_in_rounds`` (the
 validation's timing; ``--min-seconds`` per timing), and prints, for every pair of timings,
 Spearman's rho and the median relative difference. A table cannot be shown to predict ranks
 better than two measurements of the same networks agree.
@@ -16,13 +16,11 @@ import argparse
 import itertools
 import statistics
 
-import numpy as np
-import torch
 from scipy.stats import spearmanr
 
 from hasearch.catalog import resolve_space
 from hasearch.supernet import latency_model
-from hasearch.supernet.latency import MIN_SECONDS, time_in_rounds
+from hasearch.supernet.latency import MIN_SECONDS, time_in_rounds, validation_networks
 
 SHAPE = (3, 32, 32)
 
@@ -38,10 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     definition = resolve_space(args.space)
     table = latency_model(definition.family, SHAPE, 10, batch_size=args.batch)  # builds networks only: nothing is timed or cached
-    rng = np.random.default_rng(args.seed)
-    configs = [dict(definition.space.sample(rng)) for _ in range(args.children)]
-    x = torch.rand(args.batch, *SHAPE).contiguous(memory_format=torch.channels_last)
-    networks = [(table.build_network(c).to(memory_format=torch.channels_last).eval(), x) for c in configs]
+    _, networks = validation_networks(table, definition.space, children=args.children, seed=args.seed)
     timings = [time_in_rounds(networks, min_seconds=args.min_seconds) for _ in range(args.timings)]
     print(f"{args.space}, batch {args.batch}, {args.children} children: span {max(timings[0]) / min(timings[0]):.2f}x")
     for (i, a), (j, b) in itertools.combinations(enumerate(timings), 2):

@@ -20,25 +20,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from nes_table1 import baseline_macs, results_path
 from nes_table1_paired import load
 
-
-def retrain(config: dict[str, Any], args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    """Test accuracy of ``config`` after ``args.epochs`` on training + validation."""
-    from hasearch.catalog import resolve_space
-    from hasearch.data import make_splits, resolve_dataset
-    from hasearch.final import score_configuration
+if TYPE_CHECKING:
     from hasearch.problem import Problem
+
+
+def retrain(problem: Problem, config: dict[str, Any], epochs: float) -> dict[str, Any]:
+    """Test accuracy of ``config`` after ``epochs`` on training + validation (``problem``'s seed)."""
+    from hasearch.final import score_configuration
     from hasearch.reporting import NullReporter
 
-    problem = Problem(resolve_space(args.space), make_splits(resolve_dataset(args.dataset)), args.epochs, seed)
-    score, _ = score_configuration(problem, config, args.epochs, label="retrain", reporter=NullReporter(), val_accuracy=math.nan)
+    score, _ = score_configuration(problem, config, epochs, label="retrain", reporter=NullReporter(), val_accuracy=math.nan)
     if score.error is not None:
         return {"error": score.error}
     return {"macs": score.macs, "val_accuracy": None, "test_accuracy": score.test_accuracy, "retrain_seconds": score.retrain_seconds}
+
+
+def problem_of(args: argparse.Namespace) -> Problem:
+    """The space and data, loaded once; each retraining replaces the seed."""
+    from hasearch.catalog import resolve_space
+    from hasearch.data import make_splits, resolve_dataset
+    from hasearch.problem import Problem
+
+    return Problem(resolve_space(args.space), make_splits(resolve_dataset(args.dataset)), args.epochs)
 
 
 def main() -> None:
@@ -56,14 +65,14 @@ def main() -> None:
     out = results_path(args.dataset, args.tag)
     saved = json.loads(out.read_text())["results"] if out.exists() else []
     done = {(r["row"], round(r["target"]), r["seed"]) for r in saved}
-    row = args.source.split(":", 1)[0]
+    row, problem = args.source.split(":", 1)[0], problem_of(args)
     for seed in args.seeds:
         for fraction in args.targets:
             target = next((t for t, s in source if s == seed and abs(t / baseline - fraction) < 1e-6), None)
             if target is None or (row, round(target), seed) in done:
                 continue
             found = source[(target, seed)]
-            entry = {"row": row, "target": target, "seed": seed, "config": found["config"], **retrain(found["config"], args, seed)}
+            entry = {"row": row, "target": target, "seed": seed, "config": found["config"], **retrain(replace(problem, seed=seed), found["config"], args.epochs)}
             saved.append(entry)
             print(json.dumps(entry), flush=True)
             out.write_text(json.dumps({"args": vars(args), "baseline_macs": baseline, "results": saved}, indent=1))

@@ -278,6 +278,17 @@ class TableCheck:
         return len(self.measured_ms)
 
 
+def validation_networks(
+    table: LatencyTable, space: SearchSpace, *, children: int, seed: int
+) -> tuple[list[dict[str, Any]], list[tuple[nn.Module, torch.Tensor]]]:
+    """The random children :func:`validate_table` times for ``seed``: their configurations and
+    (whole network, input batch) pairs for :func:`time_in_rounds`."""
+    rng = np.random.default_rng(seed)
+    configs = [dict(space.sample(rng)) for _ in range(children)]
+    x = torch.rand(table.batch_size, *table.input_shape).contiguous(memory_format=torch.channels_last)
+    return configs, [(table.build_network(c).to(memory_format=torch.channels_last).eval(), x) for c in configs]
+
+
 def validate_table(table: LatencyTable, space: SearchSpace, *, children: int = 30, seed: int = 0) -> TableCheck:
     """Time ``children`` random children of ``space`` as whole networks, in the same rounds as
     the grid layers the table still lacks (:func:`build_table`: the machine's speed drift hits
@@ -286,10 +297,7 @@ def validate_table(table: LatencyTable, space: SearchSpace, *, children: int = 3
     new table are drawn with another seed, so they are not the validation children."""
     if children < 2:
         raise ValueError("validate_table needs at least 2 children")
-    rng = np.random.default_rng(seed)
-    configs = [dict(space.sample(rng)) for _ in range(children)]
-    x = torch.rand(table.batch_size, *table.input_shape).contiguous(memory_format=torch.channels_last)
-    networks = [(table.build_network(c).to(memory_format=torch.channels_last).eval(), x) for c in configs]
+    configs, networks = validation_networks(table, space, children=children, seed=seed)
     measured = build_table(table, space, seed=seed + 1000, also=networks)
     before = table.measured_now
     predicted = [table.cost(c) for c in configs]
