@@ -11,6 +11,7 @@ from hasearch.catalog import resolve_space
 from hasearch.supernet import folded, supernet_for
 
 pytestmark = pytest.mark.skipif(folded._POINTWISE is None, reason="torch built without oneDNN")
+needs_bf16 = pytest.mark.skipif(not folded.BF16_CONVOLUTION, reason="this CPU has no oneDNN bfloat16 convolution")
 
 
 def _layer(cin: int = 8, cout: int = 48) -> tuple[torch.Tensor, ...]:
@@ -28,6 +29,7 @@ def test_the_fold_equals_convolution_batchnorm_relu6_in_float32() -> None:
     assert torch.allclose(got, expected, atol=1e-4)
 
 
+@needs_bf16
 def test_the_fold_in_bfloat16_is_as_close_to_float32_as_the_three_operations_are() -> None:
     x, w, gamma, beta = _layer()
     exact = folded.reference_pointwise_bn_relu6(x, w, gamma, beta, 1e-5)
@@ -41,6 +43,7 @@ def test_the_fold_in_bfloat16_is_as_close_to_float32_as_the_three_operations_are
     assert float(error.mean()) <= 2 * float(unfolded_error.mean()) + 1e-4
 
 
+@needs_bf16
 def test_the_fold_applies_only_without_gradient_in_bfloat16_to_channels_last_input() -> None:
     x = _layer()[0]
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -54,6 +57,7 @@ def test_the_fold_applies_only_without_gradient_in_bfloat16_to_channels_last_inp
         assert not folded.can_fold(x, 48)  # float32: measured slower folded
 
 
+@needs_bf16
 def test_a_reward_forward_on_one_channel_images_folds_and_keeps_its_logits(monkeypatch: pytest.MonkeyPatch) -> None:
     definition = resolve_space("mbconv")
     torch.manual_seed(0)
@@ -88,6 +92,7 @@ def _activations(c: int = 48) -> tuple[torch.Tensor, ...]:
     return y, torch.rand(c) * 2 + 0.5, torch.randn(c)
 
 
+@needs_bf16
 def test_the_fused_batchnorm_relu6_is_as_close_to_float32_as_the_two_operations_are() -> None:
     y, gamma, beta = _activations()
     exact = torch.nn.functional.relu6(torch.nn.functional.batch_norm(y, None, None, gamma, beta, True, 0.0, 1e-5))
@@ -114,6 +119,7 @@ def test_the_fused_batchnorm_uses_float32_statistics() -> None:
     assert torch.allclose(var, reference.var((0, 2, 3), unbiased=False), rtol=1e-4)  # float32 sums in another order: 3e-5 at 1 thread
 
 
+@needs_bf16
 def test_the_fused_batchnorm_applies_only_without_gradient_to_bfloat16_channels_last_activations() -> None:
     y = _activations()[0]
     assert not folded.can_fuse(y.bfloat16())  # a gradient would be needed

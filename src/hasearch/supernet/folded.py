@@ -30,6 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 _POINTWISE = getattr(torch.ops.mkldnn, "_convolution_pointwise", None) if torch.backends.mkldnn.is_available() else None
+BF16_CONVOLUTION = _POINTWISE is not None and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+"""Whether oneDNN runs bfloat16 convolutions on this CPU (AVX512 or AVX-NE-CONVERT; an AMD EPYC
+without AVX512 raises "bf16 path needs the cpu support ..."): both fast paths need it."""
 
 
 MIN_OUTPUT_ELEMENTS = 1 << 20
@@ -89,7 +92,7 @@ def _one_dnn_inference(x: Tensor, dtype: torch.dtype) -> bool:
     """What both fast paths need: oneDNN, bfloat16 compute, no gradient, a 4-D channels-last
     CPU tensor."""
     return (
-        _POINTWISE is not None
+        BF16_CONVOLUTION
         and dtype is torch.bfloat16
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
